@@ -1,0 +1,118 @@
+"""The request check, the hot path: token → principal, without I/O when warm, failing closed.
+
+Warm cost is two dictionary look-ups and a shared-memory read:
+
+1. the exact token string was fully verified before (signature, header policy, claims) →
+   its parsed claims; only ``exp`` is re-judged. Equal strings are equal tokens, so nothing
+   an attacker can change gets past this look-up;
+2. the invalidation feed has not moved → the in-process liveness entry for ``sid`` is current;
+3. the entry says live → the principal. Last-seen is bumped in memory and flushed in batches.
+
+A cold look-up loads the session and its user from the store; if the store cannot answer the
+caller gets 503 ``store_unavailable``, never a 401 and never a 200.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from sessionjwt.clock import Clock
+from sessionjwt.errors import InvalidToken, SessionExpired, SessionRevoked, TokenExpired
+from sessionjwt.liveness.cache import LiveEntry, LivenessCache
+from sessionjwt.liveness.feed import InvalidationFeed
+from sessionjwt.principal import Principal
+from sessionjwt.sessions.model import liveness_error
+from sessionjwt.sessions.store import SessionStore
+from sessionjwt.tokens.access import AccessTokenCodec
+from sessionjwt.tokens.claims import AccessClaims
+
+
+class RequestChecker:
+    def __init__(
+        self,
+        *,
+        codec: AccessTokenCodec,
+        store: SessionStore,
+        cache: LivenessCache,
+        feed: InvalidationFeed,
+        clock: Clock,
+        ensure_ready: Callable[[], Awaitable[None]],
+        verified_cache_size: int,
+        last_seen_resolution: float,
+    ) -> None:
+        self._codec = codec
+        self._store = store
+        self._cache = cache
+        self._feed = feed
+        self._clock = clock
+        self._ensure_ready = ensure_ready
+        self._leeway = codec.policy.leeway_seconds
+        self._verified: dict[str, AccessClaims] = {}
+        self._verified_max = verified_cache_size
+        self._resolution = last_seen_resolution
+        self._seen_epoch = feed.read()
+        self.dirty_last_seen: dict[str, float] = {}
+
+    async def check(self, token: str) -> Principal:
+        now = self._clock.now()
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = await self._verify(token, now)
+        elif now >= claims.exp + self._leeway:
+            del self._verified[token]
+            raise TokenExpired()
+
+        epoch = self._feed.read()
+        if epoch != self._seen_epoch:
+            self._cache.clear()
+            self._seen_epoch = epoch
+        entry = self._cache.sessions.get(claims.sid)
+        if entry is None:
+            entry = await self._load(claims.sid)
+        session = entry.session
+        if session.user_id != claims.sub:
+            raise InvalidToken("token subject does not own its session")
+        error = liveness_error(session, entry.user, now)
+        if error is not None:
+            if isinstance(error, SessionExpired) and now < session.expires_at:
+                # Idle by our last-seen; another process may have seen it since. Ask the store.
+                self._cache.forget_session(session.id)
+                entry = await self._load(claims.sid)
+                session = entry.session
+                error = liveness_error(session, entry.user, now)
+            if error is not None:
+                raise error
+        if now - session.last_seen_at >= self._resolution:
+            session.last_seen_at = now
+            self.dirty_last_seen[session.id] = now
+        return entry.principal
+
+    async def _verify(self, token: str, now: float) -> AccessClaims:
+        await self._ensure_ready()
+        claims = self._codec.verify(token, now)
+        if self._verified_max:
+            if len(self._verified) >= self._verified_max:
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = claims
+        return claims
+
+    async def _load(self, session_id: str) -> LiveEntry:
+        generation = self._cache.generation
+        loaded = await self._store.load(session_id)
+        if loaded is None:
+            raise SessionRevoked("The session behind this token no longer exists.")
+        session, user = loaded
+        if session.id != session_id:
+            raise InvalidToken()
+        entry = self._cache.put(session, user, generation)
+        if entry is None:  # invalidated while we loaded: answer from the fresh row, keep nothing
+            entry = LiveEntry(session, user, Principal(user.id, user.email, user.roles, session.id))
+        return entry
+
+    def forget_verified_tokens(self) -> None:
+        """Drop every remembered verification (the key ring changed)."""
+        self._verified = {}
+
+    def take_dirty_last_seen(self) -> dict[str, float]:
+        dirty, self.dirty_last_seen = self.dirty_last_seen, {}
+        return dirty

@@ -1,0 +1,127 @@
+"""One exception tree, each class carrying its machine-readable code.
+
+The HTTP edge maps every :class:`SessionJWTError` to ``{"error": code, "message": text}``
+with the class's status. :class:`ConfigurationError` deliberately sits *outside* the tree:
+catching a bad token must never hide a broken key or setting.
+"""
+
+from __future__ import annotations
+
+
+class SessionJWTError(Exception):
+    """Root of every refusal sessionjwt reports to a caller."""
+
+    code: str = "error"
+    status: int = 400
+    default_message: str = "The request was refused."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class AuthenticationError(SessionJWTError):
+    """401: the caller is not (or no longer) authenticated."""
+
+    status = 401
+    code = "invalid_token"
+
+
+class MissingToken(AuthenticationError):
+    code = "missing_token"
+    default_message = "No bearer token was presented."
+
+
+class InvalidToken(AuthenticationError):
+    code = "invalid_token"
+    default_message = "The token is malformed, forged or not meant for this service."
+
+
+class TokenExpired(AuthenticationError):
+    code = "token_expired"
+    default_message = "The access token has expired; refresh it."
+
+
+class SessionRevoked(AuthenticationError):
+    code = "session_revoked"
+    default_message = "The session behind this token was signed out."
+
+
+class SessionExpired(AuthenticationError):
+    code = "session_expired"
+    default_message = "The session behind this token has expired; sign in again."
+
+
+class AccountDisabled(AuthenticationError):
+    code = "account_disabled"
+    default_message = "The account is disabled."
+
+
+class InvalidCredentials(AuthenticationError):
+    code = "invalid_credentials"
+    default_message = "The email or password is incorrect."
+
+
+class RefreshTokenReused(AuthenticationError):
+    code = "refresh_token_reused"
+    default_message = (
+        "This refresh token was already used; the session has been revoked to protect the account."
+    )
+
+
+class InsufficientRole(SessionJWTError):
+    status = 403
+    code = "insufficient_role"
+    default_message = "The account lacks a role this operation requires."
+
+
+class SessionNotFound(SessionJWTError):
+    status = 404
+    code = "session_not_found"
+    default_message = "No such session for this account."
+
+
+class UserNotFound(SessionJWTError):
+    status = 404
+    code = "user_not_found"
+    default_message = "No such user."
+
+
+class EmailTaken(SessionJWTError):
+    status = 409
+    code = "email_taken"
+    default_message = "An account with this email already exists."
+
+
+class InvalidEmail(SessionJWTError):
+    status = 422
+    code = "invalid_email"
+    default_message = "The email address is not valid."
+
+
+class WeakPassword(SessionJWTError):
+    status = 422
+    code = "weak_password"
+    default_message = "The password does not meet the password policy."
+
+
+class RateLimited(SessionJWTError):
+    status = 429
+    code = "rate_limited"
+    default_message = "Too many attempts; retry later."
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+
+
+class StoreUnavailable(SessionJWTError):
+    """503: the decision needs the store and the store cannot answer. Never a 401."""
+
+    status = 503
+    code = "store_unavailable"
+    default_message = "The session store is unavailable; retry shortly."
+
+
+class ConfigurationError(Exception):
+    """A setting, key or master-key file is unusable. Not a caller error: fix the deployment."""

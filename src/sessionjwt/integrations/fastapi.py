@@ -1,0 +1,297 @@
+"""FastAPI face: the ``/auth`` router factory, dependencies, and ``protect(app)``.
+
+Mounting takes five lines::
+
+    auth = SessionJWT()
+    app = FastAPI(lifespan=auth.lifespan)
+    app.include_router(auth.router(), prefix="/auth")
+    auth.protect(app)                       # default-deny; @public opens a route
+    # def handler(user: Principal = Depends(auth.principal)) ...
+"""
+
+# No ``from __future__ import annotations``: FastAPI must evaluate the local Annotated aliases.
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from sessionjwt.client import ClientInfo, client_ip
+from sessionjwt.errors import InsufficientRole, SessionJWTError
+from sessionjwt.integrations.starlette import (
+    GuardMiddleware,
+    PublicRoutes,
+    bearer_token,
+    current_principal,
+    error_response,
+    public,
+)
+from sessionjwt.issue import TokenPair
+from sessionjwt.principal import Principal
+from sessionjwt.revoke import RevokeReason
+
+if TYPE_CHECKING:
+    from sessionjwt.service import SessionJWT
+
+# -- request and response bodies ------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterRequest(_Body):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=4096)
+
+
+class LoginRequest(_Body):
+    email: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=4096)
+
+
+class RefreshRequest(_Body):
+    refresh_token: str = Field(min_length=1, max_length=512)
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+
+
+class TokenPairOut(BaseModel):
+    access_token: str
+    token_type: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+    session_id: str
+
+    @classmethod
+    def of(cls, pair: TokenPair) -> "TokenPairOut":
+        return cls(
+            access_token=pair.access_token,
+            token_type=pair.token_type,
+            expires_in=pair.expires_in,
+            refresh_token=pair.refresh_token,
+            refresh_expires_in=pair.refresh_expires_in,
+            session_id=pair.session_id,
+        )
+
+
+class SessionOut(BaseModel):
+    id: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    user_agent: str | None
+    ip: str | None
+    current: bool
+
+
+class MeOut(BaseModel):
+    id: str
+    email: str
+    roles: list[str]
+    session_id: str
+
+
+class ErrorOut(BaseModel):
+    error: str
+    message: str
+
+
+def _moment(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+# -- dependencies ---------------------------------------------------------------------------
+
+
+class Dependency:
+    """FastAPI dependencies bound to one :class:`SessionJWT`."""
+
+    def __init__(self, auth: "SessionJWT") -> None:
+        self._auth = auth
+
+        async def principal(request: Request) -> Principal:
+            checked = current_principal(request)
+            if checked is not None:  # the global guard already did the work
+                return checked
+            return await auth.check(bearer_token(request))
+
+        self.principal: Callable[[Request], Awaitable[Principal]] = principal
+
+    def require_roles(self, *roles: str) -> Callable[..., Awaitable[Principal]]:
+        required = tuple(roles)
+
+        async def with_roles(
+            principal: Annotated[Principal, Depends(self.principal)],
+        ) -> Principal:
+            if not principal.has_roles(*required):
+                raise InsufficientRole()
+            return principal
+
+        return with_roles
+
+    def client(self, request: Request) -> ClientInfo:
+        peer = request.client.host if request.client else None
+        ip = client_ip(
+            peer, request.headers.get("x-forwarded-for"), self._auth.settings.trusted_proxies
+        )
+        return ClientInfo.build(ip, request.headers.get("user-agent"))
+
+
+# -- the router -----------------------------------------------------------------------------
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "Not authenticated (see `error` for why)."},
+    429: {"model": ErrorOut, "description": "Rate limited; see Retry-After."},
+    503: {"model": ErrorOut, "description": "Session store unavailable; retry."},
+}
+
+
+def build_router(auth: "SessionJWT", *, registration: bool = True) -> APIRouter:
+    deps = auth.dependencies
+    router = APIRouter(tags=["auth"], responses=_ERRORS)
+    CurrentPrincipal = Annotated[Principal, Depends(deps.principal)]
+    Client = Annotated[ClientInfo, Depends(deps.client)]
+
+    if registration:
+
+        @router.post(
+            "/register",
+            status_code=status.HTTP_201_CREATED,
+            responses={409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+        )
+        @public
+        async def register(body: RegisterRequest, client: Client) -> UserOut:
+            user = await auth.register(body.email, body.password, client=client)
+            return UserOut(id=user.id, email=user.email)
+
+    @router.post("/login")
+    @public
+    async def login(body: LoginRequest, client: Client, response: Response) -> TokenPairOut:
+        pair = await auth.login(body.email, body.password, client)
+        response.headers["Cache-Control"] = "no-store"
+        return TokenPairOut.of(pair)
+
+    @router.post("/refresh")
+    @public
+    async def refresh(body: RefreshRequest, client: Client, response: Response) -> TokenPairOut:
+        pair = await auth.refresh(body.refresh_token, client)
+        response.headers["Cache-Control"] = "no-store"
+        return TokenPairOut.of(pair)
+
+    @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+    async def logout(principal: CurrentPrincipal, client: Client) -> None:
+        await auth.logout(principal, client)
+
+    @router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT)
+    async def logout_all(
+        principal: CurrentPrincipal,
+        client: Client,
+        keep_current: Annotated[bool, Query()] = False,
+    ) -> None:
+        await auth.revoke_user_sessions(
+            principal.user_id,
+            keep_session_id=principal.session_id if keep_current else None,
+            actor=principal.user_id,
+            client=client,
+        )
+
+    @router.get("/sessions")
+    async def list_sessions(principal: CurrentPrincipal) -> list[SessionOut]:
+        return [
+            SessionOut(
+                id=record.id,
+                created_at=_moment(record.created_at),
+                last_seen_at=_moment(record.last_seen_at),
+                expires_at=_moment(record.expires_at),
+                user_agent=record.user_agent,
+                ip=record.ip,
+                current=record.id == principal.session_id,
+            )
+            for record in await auth.list_sessions(principal.user_id)
+        ]
+
+    @router.delete(
+        "/sessions/{session_id}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses={404: {"model": ErrorOut}},
+    )
+    async def delete_session(session_id: str, principal: CurrentPrincipal, client: Client) -> None:
+        await auth.revoke_session(
+            session_id,
+            user_id=principal.user_id,
+            reason=RevokeReason.USER_REVOKED,
+            actor=principal.user_id,
+            client=client,
+        )
+
+    @router.get("/me")
+    async def me(principal: CurrentPrincipal) -> MeOut:
+        return MeOut(
+            id=principal.user_id,
+            email=principal.email,
+            roles=list(principal.roles),
+            session_id=principal.session_id,
+        )
+
+    return router
+
+
+# -- installing on an app -------------------------------------------------------------------
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_sessionjwt_error(_request: Request, error: Exception) -> Response:
+        if not isinstance(error, SessionJWTError):
+            raise error
+        return error_response(error)
+
+    async def on_validation_error(_request: Request, error: Exception) -> Response:
+        if not isinstance(error, RequestValidationError):
+            raise error
+        fields = [
+            {
+                "field": ".".join(str(part) for part in item.get("loc", ())[1:]) or "body",
+                "message": item.get("msg", "invalid"),
+            }
+            for item in error.errors()
+        ]
+        names = ", ".join(field["field"] for field in fields)
+        return JSONResponse(
+            {"error": "validation_error", "message": f"Invalid request: {names}", "fields": fields},
+            status_code=422,
+        )
+
+    app.add_exception_handler(SessionJWTError, on_sessionjwt_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+
+
+def protect(app: FastAPI, auth: "SessionJWT", *, public_paths: Iterable[str] | None = None) -> None:
+    """Default-deny guard over the whole app, plus sessionjwt's error responses.
+
+    ``public_paths`` defaults to the app's own OpenAPI document and docs pages.
+    """
+    if public_paths is None:
+        public_paths = [
+            path
+            for path in (
+                app.openapi_url,
+                app.docs_url,
+                app.redoc_url,
+                app.swagger_ui_oauth2_redirect_url if app.docs_url else None,
+            )
+            if path
+        ]
+    install_error_handlers(app)
+    app.add_middleware(
+        GuardMiddleware,
+        check=auth.check,
+        is_public_request=PublicRoutes(lambda: app.router.routes, public_paths),
+    )

@@ -1,0 +1,219 @@
+"""ASGI pieces with no FastAPI dependency: bearer parsing, error responses, the global guard.
+
+The guard is default-deny: every HTTP and WebSocket request needs a live session unless the
+endpoint (or mounted app) it resolves to was marked with :func:`public`. Unknown paths are
+refused too, so a route added later, a mounted sub-application or a typo can never open a
+hole. Three outcomes, as in Starlette's own authentication middleware: public → pass; good
+token → principal stored in ``scope["state"]``; anything else → the refusal, rendered once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+from starlette.routing import Mount, compile_path
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from sessionjwt.errors import (
+    AuthenticationError,
+    InsufficientRole,
+    MissingToken,
+    RateLimited,
+    SessionJWTError,
+)
+from sessionjwt.principal import Principal
+from sessionjwt.public import is_public, public
+
+__all__ = [
+    "GuardMiddleware",
+    "PublicRoutes",
+    "bearer_token",
+    "current_principal",
+    "error_response",
+    "public",
+]
+
+PRINCIPAL_STATE_KEY = "sessionjwt_principal"
+_BEARER = re.compile(r"Bearer ([A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
+_UNSAFE_IN_QUOTED = re.compile(r'["\\\x00-\x1f\x7f]')
+
+
+def bearer_token(connection: HTTPConnection) -> str:
+    """The RFC 6750 bearer token from ``Authorization``, or :class:`MissingToken`."""
+    header = connection.headers.get("authorization")
+    if not header:
+        raise MissingToken()
+    match = _BEARER.fullmatch(header)
+    if match is None:
+        raise MissingToken("The Authorization header does not carry a Bearer token.")
+    return match.group(1)
+
+
+def error_response(error: SessionJWTError) -> Response:
+    """``{"error": code, "message": text}`` with the status and headers the RFCs ask for."""
+    headers: dict[str, str] = {}
+    if isinstance(error, MissingToken):
+        headers["WWW-Authenticate"] = 'Bearer realm="sessionjwt"'
+    elif isinstance(error, AuthenticationError):
+        description = _UNSAFE_IN_QUOTED.sub("", error.message)
+        headers["WWW-Authenticate"] = (
+            f'Bearer error="invalid_token", error_description="{description}"'
+        )
+    elif isinstance(error, InsufficientRole):
+        headers["WWW-Authenticate"] = 'Bearer error="insufficient_scope"'
+    elif isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    if error.status == 503:
+        headers["Retry-After"] = "1"
+    body = json.dumps({"error": error.code, "message": error.message}).encode()
+    headers["Cache-Control"] = "no-store"
+    return Response(body, status_code=error.status, headers=headers, media_type="application/json")
+
+
+def current_principal(connection: HTTPConnection) -> Principal | None:
+    state = connection.scope.get("state") or {}
+    principal = state.get(PRINCIPAL_STATE_KEY)
+    return principal if isinstance(principal, Principal) else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """One route as the guard sees it: where it matches and whether it is public."""
+
+    regex: re.Pattern[str]
+    methods: frozenset[str] | None  # None: any method (mounts, websockets)
+    public: bool
+
+    def decide(self, method: str, path: str) -> bool | None:
+        """True/False when this route takes the request, None when it does not."""
+        if self.regex.match(path) is None:
+            return None
+        if self.methods is not None and method not in self.methods:
+            return None
+        return self.public
+
+
+def _rules(routes: Iterable[Any], prefix: str = "") -> list[_Rule]:
+    """Flatten routes in the order the router tries them (FastAPI's included routers too)."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # plain Starlette, or a FastAPI that keeps routes flat
+        contexts: Iterable[Any] = routes
+    else:
+        contexts = iter_route_contexts(list(routes))
+    rules: list[_Rule] = []
+    for context in contexts:
+        original = getattr(context, "original_route", context)
+        path = prefix + (getattr(context, "path", None) or "")
+        if isinstance(original, Mount):
+            if is_public(original.app):
+                regex, _, _ = compile_path(path.rstrip("/") + "/{path:path}")
+                rules.append(_Rule(regex, None, True))
+                rules.append(_Rule(re.compile(re.escape(path.rstrip("/")) + "$"), None, True))
+            else:
+                nested = getattr(original, "routes", None) or []
+                rules.extend(_rules(nested, path.rstrip("/")))
+                regex, _, _ = compile_path(path.rstrip("/") + "/{path:path}")
+                rules.append(_Rule(regex, None, False))
+            continue
+        if not path:
+            continue
+        regex, _, _ = compile_path(path)
+        methods = getattr(context, "methods", None)
+        allowed = (
+            frozenset(methods) | ({"HEAD"} if "GET" in methods else set()) if methods else None
+        )
+        rules.append(_Rule(regex, allowed, is_public(getattr(context, "endpoint", None))))
+    return rules
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the router matches on: ``path`` without the ``root_path`` it is mounted at."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and (path == root_path or path.startswith(root_path.rstrip("/") + "/")):
+        return path[len(root_path.rstrip("/")) :] or "/"
+    return path
+
+
+class PublicRoutes:
+    """Decides whether a request resolves to a public endpoint, trying routes in router order.
+
+    Only a request whose first matching route is marked public passes unauthenticated; an
+    unknown path, a method no route takes, or a route added after the table was built (it is
+    rebuilt when the route count changes) is protected. Errors of this table fail closed.
+    """
+
+    def __init__(
+        self,
+        routes: Callable[[], Sequence[Any]],
+        public_paths: Iterable[str] = (),
+        max_cached: int = 10_000,
+    ) -> None:
+        self._routes = routes
+        self._public_paths = frozenset(public_paths)
+        self._rules: list[_Rule] | None = None
+        self._built_for = -1
+        self._decisions: dict[tuple[str, str, str], bool] = {}
+        self._max_cached = max_cached
+
+    def __call__(self, scope: Scope) -> bool:
+        key = (scope["type"], scope.get("method", ""), scope["path"])
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = self._decide(scope)
+            if len(self._decisions) >= self._max_cached:
+                self._decisions.clear()
+            self._decisions[key] = decision
+        return decision
+
+    def _decide(self, scope: Scope) -> bool:
+        path = _route_path(scope)
+        if path in self._public_paths:
+            return True
+        routes = self._routes()
+        if self._rules is None or self._built_for != len(routes):
+            self._rules, self._built_for = _rules(routes), len(routes)
+            self._decisions = {}
+        method = scope.get("method", "GET") if scope["type"] == "http" else "GET"
+        for rule in self._rules:
+            decided = rule.decide(method, path)
+            if decided is not None:
+                return decided
+        return False
+
+
+class GuardMiddleware:
+    """Default-deny ASGI middleware: no live session, no request (bar public routes)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        check: Callable[[str], Any],
+        is_public_request: Callable[[Scope], bool],
+    ) -> None:
+        self.app = app
+        self._check = check
+        self._is_public = is_public_request
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or self._is_public(scope):
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal = await self._check(bearer_token(HTTPConnection(scope)))
+        except SessionJWTError as error:
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008, "reason": error.code})
+                return
+            await error_response(error)(scope, receive, send)
+            return
+        scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
+        await self.app(scope, receive, send)

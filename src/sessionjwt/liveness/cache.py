@@ -1,0 +1,85 @@
+"""The in-process liveness state: session and user records the request check reads without I/O.
+
+It is not a TTL cache. An entry stays exactly as long as nothing could have changed it
+unseen: local writes update it in place, and any write from elsewhere (another process, the
+CLI) arrives through an invalidation feed that clears it (see :mod:`.epoch`). Loads race
+with writes, so every insert carries the generation seen before its load started and is
+dropped if anything was invalidated meanwhile: a stale "live" answer can never be stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sessionjwt.principal import Principal
+from sessionjwt.sessions.model import SessionRecord, UserState
+
+
+@dataclass(slots=True)
+class LiveEntry:
+    session: SessionRecord
+    user: UserState
+    principal: Principal
+
+
+class LivenessCache:
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self.max_entries = max_entries
+        self.generation = 0
+        self.sessions: dict[str, LiveEntry] = {}
+        self._users: dict[str, UserState] = {}
+
+    def __len__(self) -> int:
+        return len(self.sessions)
+
+    def put(self, session: SessionRecord, user: UserState, generation: int) -> LiveEntry | None:
+        """Store a freshly loaded pair unless anything was invalidated since ``generation``."""
+        if generation != self.generation:
+            return None
+        shared = self._users.get(user.id)
+        if shared is None:
+            shared = self._users[user.id] = user
+        else:
+            # Same generation: the fresh row is at least as new as what we hold.
+            shared.email, shared.roles = user.email, user.roles
+            shared.disabled, shared.sessions_valid_after = user.disabled, user.sessions_valid_after
+        if len(self.sessions) >= self.max_entries:
+            del self.sessions[next(iter(self.sessions))]
+        entry = LiveEntry(session, shared, Principal(user.id, user.email, user.roles, session.id))
+        self.sessions[session.id] = entry
+        return entry
+
+    def _bump(self) -> None:
+        self.generation += 1
+
+    def mark_revoked(self, session_id: str, now: float, reason: str) -> None:
+        self._bump()
+        entry = self.sessions.get(session_id)
+        if entry is not None:
+            entry.session.revoked_at = now
+            entry.session.revoked_reason = reason
+
+    def set_user_watermark(self, user_id: str, now: float, keep_session_id: str | None) -> None:
+        self._bump()
+        user = self._users.get(user_id)
+        if user is not None:
+            user.sessions_valid_after = now
+        if keep_session_id is not None and (kept := self.sessions.get(keep_session_id)):
+            kept.session.valid_since = now
+
+    def set_user_disabled(self, user_id: str, disabled: bool, now: float) -> None:
+        self._bump()
+        user = self._users.get(user_id)
+        if user is not None:
+            user.disabled = disabled
+            if disabled:
+                user.sessions_valid_after = now
+
+    def forget_session(self, session_id: str) -> None:
+        self._bump()
+        self.sessions.pop(session_id, None)
+
+    def clear(self) -> None:
+        self._bump()
+        self.sessions = {}
+        self._users = {}

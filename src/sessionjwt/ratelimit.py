@@ -1,0 +1,50 @@
+"""Login, registration and refresh throttles on the ``limits`` library.
+
+In-memory storage by default (one process); a ``limits`` storage URI (e.g. Redis) shares the
+counters between instances. Per-account limits count *failures* only, so a stranger cannot
+stop a user who knows their password from signing in by merely trying.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+
+from sessionjwt.errors import RateLimited
+
+
+class Throttle:
+    def __init__(self, storage_uri: str = "async+memory://") -> None:
+        storage = storage_from_string(storage_uri)
+        if not isinstance(storage, Storage):
+            raise ValueError(f"{storage_uri!r} is not an async limits storage (use async+...)")
+        self._storage = storage
+        self._limiter = MovingWindowRateLimiter(self._storage)
+
+    async def hit(self, limit: str, *key: str) -> None:
+        """Count one attempt; raise :class:`RateLimited` if it is over ``limit``."""
+        item = parse(limit)
+        if not await self._limiter.hit(item, *key):
+            raise RateLimited(await self._retry_after(item, key))
+
+    async def ensure_under(self, limit: str, *key: str) -> None:
+        """Refuse if ``limit`` is already used up for ``key``, without counting an attempt."""
+        item = parse(limit)
+        if not await self._limiter.test(item, *key):
+            raise RateLimited(await self._retry_after(item, key))
+
+    async def count(self, limit: str, *key: str) -> None:
+        """Count one attempt without refusing (e.g. a failure after the work was done)."""
+        await self._limiter.hit(parse(limit), *key)
+
+    async def reset(self) -> None:
+        await self._storage.reset()
+
+    async def _retry_after(self, item: RateLimitItem, key: tuple[str, ...]) -> int:
+        stats = await self._limiter.get_window_stats(item, *key)
+        return max(1, math.ceil(stats.reset_time - time.time()))

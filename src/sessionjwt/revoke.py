@@ -1,0 +1,120 @@
+"""Revocation: store, then local liveness state, then the invalidation feed — in that order.
+
+The store write is the decision: if it cannot be made durable the caller gets
+:class:`~sessionjwt.errors.StoreUnavailable` and nothing is reported as revoked. Only after
+the commit is the local state updated and the feed bumped, both before the call returns, so
+every request check that starts after a revoke returned refuses the session.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sessionjwt.audit import AuditEvent, AuditEventType
+from sessionjwt.client import ClientInfo
+from sessionjwt.clock import Clock, storable
+from sessionjwt.errors import SessionNotFound, UserNotFound
+from sessionjwt.liveness.cache import LivenessCache
+from sessionjwt.liveness.feed import InvalidationFeed
+from sessionjwt.sessions.store import SessionStore
+
+
+class RevokeReason(StrEnum):
+    LOGOUT = "logout"
+    USER_REVOKED = "user_revoked"
+    ADMIN_REVOKED = "admin_revoked"
+    REFRESH_REUSE = "refresh_reuse"
+
+
+class Revoker:
+    def __init__(
+        self, store: SessionStore, cache: LivenessCache, feed: InvalidationFeed, clock: Clock
+    ) -> None:
+        self._store = store
+        self._cache = cache
+        self._feed = feed
+        self._clock = clock
+
+    async def revoke_session(
+        self,
+        session_id: str,
+        *,
+        reason: RevokeReason,
+        user_id: str | None = None,
+        actor: str | None = None,
+        client: ClientInfo | None = None,
+    ) -> bool:
+        """Revoke one session; with ``user_id``, only if that user owns it (else 404).
+
+        Returns False when it was already revoked (idempotent), True when revoked now.
+        """
+        now = storable(self._clock.now())
+        client = client or ClientInfo()
+        event_type = (
+            AuditEventType.LOGOUT
+            if reason is RevokeReason.LOGOUT
+            else AuditEventType.REFRESH_REUSE_DETECTED
+            if reason is RevokeReason.REFRESH_REUSE
+            else AuditEventType.SESSION_REVOKED
+        )
+        event = AuditEvent(
+            event_type,
+            at=now,
+            user_id=user_id,
+            session_id=session_id,
+            actor=actor,
+            ip=client.ip,
+            user_agent=client.user_agent,
+            detail={"reason": str(reason)},
+        )
+        changed = await self._store.revoke(session_id, str(reason), now, [event], user_id=user_id)
+        if not changed and user_id is not None:
+            loaded = await self._store.load(session_id)
+            if loaded is None or loaded[0].user_id != user_id:
+                raise SessionNotFound()
+        self._cache.mark_revoked(session_id, now, str(reason))
+        self._feed.bump()
+        return changed
+
+    async def revoke_user_sessions(
+        self,
+        user_id: str,
+        *,
+        keep_session_id: str | None = None,
+        actor: str | None = None,
+        client: ClientInfo | None = None,
+    ) -> None:
+        """Sign out everywhere (optionally but the caller's session): one write, any count."""
+        now = storable(self._clock.now())
+        client = client or ClientInfo()
+        event = AuditEvent(
+            AuditEventType.SIGN_OUT_EVERYWHERE,
+            at=now,
+            user_id=user_id,
+            session_id=keep_session_id,
+            actor=actor,
+            ip=client.ip,
+            user_agent=client.user_agent,
+            detail={"kept_session": keep_session_id is not None},
+        )
+        if not await self._store.end_user_sessions(
+            user_id, now, [event], keep_session_id=keep_session_id
+        ):
+            raise UserNotFound()
+        self._cache.set_user_watermark(user_id, now, keep_session_id)
+        self._feed.bump()
+
+    async def set_user_disabled(
+        self, user_id: str, disabled: bool, *, actor: str | None = None
+    ) -> None:
+        now = storable(self._clock.now())
+        event = AuditEvent(
+            AuditEventType.USER_DISABLED if disabled else AuditEventType.USER_ENABLED,
+            at=now,
+            user_id=user_id,
+            actor=actor,
+        )
+        if not await self._store.set_disabled(user_id, disabled, now, [event]):
+            raise UserNotFound()
+        self._cache.set_user_disabled(user_id, disabled, now)
+        self._feed.bump()

@@ -1,0 +1,383 @@
+"""``SessionJWT``: the one object an application holds. It composes the flows and owns the
+background work (coalesced last-seen writes); read it top to bottom as the data flow:
+register → login (authenticate, issue) → check → refresh → revoke.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from sessionjwt.audit import AuditEvent, AuditEventType, AuditLog
+from sessionjwt.check import RequestChecker
+from sessionjwt.client import ClientInfo
+from sessionjwt.clock import Clock, SystemClock
+from sessionjwt.db.engine import Database, is_sqlite, sqlite_path
+from sessionjwt.db.migrate import current_revision, head_revision, upgrade
+from sessionjwt.errors import ConfigurationError, InvalidCredentials, StoreUnavailable
+from sessionjwt.issue import SessionIssuer, SessionLifetimes, TokenPair
+from sessionjwt.liveness.cache import LivenessCache
+from sessionjwt.liveness.epoch import LocalEpoch, SharedEpoch
+from sessionjwt.liveness.feed import InvalidationFeed
+from sessionjwt.login import Authenticator
+from sessionjwt.passwords import PasswordHashing, PasswordPolicy
+from sessionjwt.principal import Principal
+from sessionjwt.ratelimit import Throttle
+from sessionjwt.refresh import Refresher
+from sessionjwt.revoke import Revoker, RevokeReason
+from sessionjwt.sessions.model import SessionRecord
+from sessionjwt.sessions.sql import SqlSessionStore
+from sessionjwt.settings import Settings
+from sessionjwt.tokens.access import AccessTokenCodec, AccessTokenPolicy
+from sessionjwt.tokens.keys import KeyRing
+from sessionjwt.tokens.keystore import KeyStore
+from sessionjwt.tokens.masterkey import derive_subkey, load_or_create_master_key
+from sessionjwt.tokens.refresh_token import SuccessorChain
+from sessionjwt.users import UserRecord, UserStore, normalise_email
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter, FastAPI
+
+    from sessionjwt.integrations.fastapi import Dependency
+
+logger = logging.getLogger("sessionjwt")
+
+
+class SessionJWT:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        database: Database | None = None,
+        throttle_storage: str = "async+memory://",
+    ) -> None:
+        self.settings = settings = settings or Settings()
+        self.clock = clock = clock or SystemClock()
+        url = settings.resolved_database_url
+        self.database = database or Database.from_url(url)
+        self.users = UserStore(self.database)
+        self.sessions = SqlSessionStore(self.database)
+        self.audit = AuditLog(self.database)
+        self.cache = LivenessCache()
+        self.feed: InvalidationFeed = (
+            LocalEpoch()
+            if is_sqlite(url) and sqlite_path(url) is None
+            else SharedEpoch(settings.epoch_file)
+        )
+        self.password_policy = PasswordPolicy(
+            settings.password_min_length, settings.password_max_length
+        )
+        self.hashing = PasswordHashing(
+            settings.argon2_time_cost, settings.argon2_memory_cost_kib, settings.argon2_parallelism
+        )
+        self.throttle = Throttle(throttle_storage)
+        self._ring: KeyRing | None = None
+        self._chain: SuccessorChain | None = None
+        self.codec = AccessTokenCodec(
+            AccessTokenPolicy(
+                issuer=settings.issuer,
+                audience=settings.audience,
+                client_id=settings.client_id,
+                ttl_seconds=int(settings.access_token_ttl.total_seconds()),
+                leeway_seconds=settings.leeway.total_seconds(),
+                max_token_bytes=settings.max_token_bytes,
+            ),
+            ring=self.key_ring,
+        )
+        self.checker = RequestChecker(
+            codec=self.codec,
+            store=self.sessions,
+            cache=self.cache,
+            feed=self.feed,
+            clock=clock,
+            ensure_ready=self.start,
+            verified_cache_size=settings.verified_token_cache_size,
+            last_seen_resolution=settings.last_seen_resolution.total_seconds(),
+        )
+        self.authenticator = Authenticator(self.users, self.hashing, self.audit, clock)
+        self.issuer = SessionIssuer(
+            self.codec,
+            self.sessions,
+            SessionLifetimes(
+                absolute=settings.session_lifetime.total_seconds(),
+                idle=settings.session_idle_timeout.total_seconds(),
+            ),
+        )
+        self.revoker = Revoker(self.sessions, self.cache, self.feed, clock)
+        self._started = False
+        self._start_lock = asyncio.Lock()
+        self._flusher: asyncio.Task[None] | None = None
+        self._dependencies: Dependency | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self, *, migrate: bool | None = None) -> None:
+        """Load keys and start background work; idempotent, and called lazily if you forget.
+
+        ``migrate`` defaults to True on SQLite (zero set-up) and False elsewhere, where a
+        schema behind the code is refused with a message naming ``sessionjwt migrate``.
+        """
+        if self._started:
+            return
+        async with self._start_lock:
+            if self._started:
+                return
+            url = self.settings.resolved_database_url
+            if migrate if migrate is not None else is_sqlite(url):
+                if sqlite_path(url) is None:
+                    await self._create_in_memory_schema()
+                else:
+                    await upgrade(url)
+            await self._require_current_schema()
+            master_key = load_or_create_master_key(self.settings.resolved_master_key_file)
+            self._chain = SuccessorChain(derive_subkey(master_key, "refresh-successor"))
+            keystore = KeyStore(self.database, master_key)
+            self._ring = await keystore.load_ring(self.settings.signing_algorithm, self.clock.now())
+            self._flusher = asyncio.create_task(self._flush_last_seen_forever())
+            self._started = True
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        with contextlib.suppress(StoreUnavailable):
+            await self.flush_last_seen()
+        await self.database.dispose()
+        self.feed.close()
+        self._started = False
+
+    async def __aenter__(self) -> SessionJWT:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def lifespan(self, _app: Any) -> AsyncIterator[None]:
+        """Pass as ``FastAPI(lifespan=auth.lifespan)``."""
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.close()
+
+    def key_ring(self) -> KeyRing:
+        if self._ring is None:
+            raise ConfigurationError("SessionJWT.start() has not run: no keys are loaded")
+        return self._ring
+
+    # -- accounts --------------------------------------------------------------------------
+
+    async def register(
+        self,
+        email: str,
+        password: str,
+        *,
+        roles: Sequence[str] = (),
+        client: ClientInfo | None = None,
+        actor: str | None = None,
+    ) -> UserRecord:
+        await self.start()
+        client = client or ClientInfo()
+        if client.ip:
+            await self.throttle.hit(self.settings.register_rate_limit_ip, "register-ip", client.ip)
+        normalized = normalise_email(email)
+        self.password_policy.check(password, email=normalized)
+        password_hash = await self.hashing.hash(password)
+        now = self.clock.now()
+        user = await self.users.create(email, password_hash, roles, now)
+        await self.audit.record(
+            AuditEvent(
+                AuditEventType.REGISTER,
+                at=now,
+                user_id=user.id,
+                actor=actor or user.id,
+                ip=client.ip,
+                user_agent=client.user_agent,
+            )
+        )
+        return user
+
+    # -- login → session → tokens ----------------------------------------------------------
+
+    async def authenticate(
+        self, email: str, password: str, client: ClientInfo | None = None
+    ) -> UserRecord:
+        """Check credentials (throttled per client IP and per account); the user, or 401."""
+        await self.start()
+        client = client or ClientInfo()
+        account_key = email.strip().casefold()[:320]
+        if client.ip:
+            await self.throttle.hit(self.settings.login_rate_limit_ip, "login-ip", client.ip)
+        limit = self.settings.login_failures_per_account
+        await self.throttle.ensure_under(limit, "login-account", account_key)
+        try:
+            return await self.authenticator.authenticate(email, password, client)
+        except InvalidCredentials:
+            await self.throttle.count(limit, "login-account", account_key)
+            raise
+
+    async def issue(self, user: UserRecord, client: ClientInfo | None = None) -> TokenPair:
+        """Start a new session for an authenticated user and mint its token pair."""
+        await self.start()
+        return await self.issuer.start(
+            user_id=user.id, roles=user.roles, client=client or ClientInfo(), now=self.clock.now()
+        )
+
+    async def login(self, email: str, password: str, client: ClientInfo | None = None) -> TokenPair:
+        user = await self.authenticate(email, password, client)
+        return await self.issue(user, client)
+
+    # -- the request check -----------------------------------------------------------------
+
+    async def check(self, token: str) -> Principal:
+        """Token → principal, or a 401/503 :class:`~sessionjwt.errors.SessionJWTError`."""
+        return await self.checker.check(token)
+
+    # -- refresh ---------------------------------------------------------------------------
+
+    async def refresh(self, refresh_token: str, client: ClientInfo | None = None) -> TokenPair:
+        await self.start()
+        client = client or ClientInfo()
+        if client.ip:
+            await self.throttle.hit(self.settings.refresh_rate_limit_ip, "refresh-ip", client.ip)
+        if self._chain is None:
+            raise ConfigurationError("SessionJWT.start() has not run: no refresh key")
+        refresher = Refresher(
+            store=self.sessions,
+            issuer=self.issuer,
+            chain=self._chain,
+            revoker=self.revoker,
+            cache=self.cache,
+            clock=self.clock,
+            grace_seconds=self.settings.refresh_grace.total_seconds(),
+        )
+        return await refresher.refresh(refresh_token, client)
+
+    # -- revoke ----------------------------------------------------------------------------
+
+    async def logout(self, principal: Principal, client: ClientInfo | None = None) -> None:
+        await self.revoke_session(
+            principal.session_id,
+            user_id=principal.user_id,
+            reason=RevokeReason.LOGOUT,
+            actor=principal.user_id,
+            client=client,
+        )
+
+    async def revoke_session(
+        self,
+        session_id: str,
+        *,
+        user_id: str | None = None,
+        reason: RevokeReason = RevokeReason.ADMIN_REVOKED,
+        actor: str | None = None,
+        client: ClientInfo | None = None,
+    ) -> bool:
+        """Revoke one session (only ``user_id``'s, if given: else 404). Seen by the next check."""
+        await self.start()
+        return await self.revoker.revoke_session(
+            session_id, reason=reason, user_id=user_id, actor=actor, client=client
+        )
+
+    async def revoke_user_sessions(
+        self,
+        user_id: str,
+        *,
+        keep_session_id: str | None = None,
+        actor: str | None = None,
+        client: ClientInfo | None = None,
+    ) -> None:
+        """Sign out everywhere (but ``keep_session_id``): one write, whatever the count."""
+        await self.start()
+        await self.revoker.revoke_user_sessions(
+            user_id, keep_session_id=keep_session_id, actor=actor, client=client
+        )
+
+    async def set_user_disabled(
+        self, user_id: str, disabled: bool = True, *, actor: str | None = None
+    ) -> None:
+        await self.start()
+        await self.revoker.set_user_disabled(user_id, disabled, actor=actor)
+
+    async def list_sessions(self, user_id: str) -> list[SessionRecord]:
+        await self.start()
+        return await self.sessions.list_live(user_id, self.clock.now())
+
+    # -- background work -------------------------------------------------------------------
+
+    async def flush_last_seen(self) -> None:
+        dirty = self.checker.take_dirty_last_seen()
+        try:
+            await self.sessions.touch(dirty)
+        except StoreUnavailable:
+            for session_id, seen in dirty.items():  # keep them for the next attempt
+                current = self.checker.dirty_last_seen.get(session_id, 0.0)
+                self.checker.dirty_last_seen[session_id] = max(current, seen)
+            raise
+
+    async def _flush_last_seen_forever(self) -> None:
+        interval = max(1.0, self.settings.last_seen_resolution.total_seconds())
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.flush_last_seen()
+            except StoreUnavailable:
+                logger.warning("last-seen flush failed: store unavailable; will retry")
+
+    # -- schema ----------------------------------------------------------------------------
+
+    async def _create_in_memory_schema(self) -> None:
+        from sessionjwt.db.tables import metadata
+
+        async with self.database.engine.begin() as connection:
+            await connection.run_sync(metadata.create_all)
+
+    async def _require_current_schema(self) -> None:
+        url = self.settings.resolved_database_url
+        if is_sqlite(url) and sqlite_path(url) is None:
+            return
+        current = await current_revision(self.database.engine)
+        if current != head_revision():
+            raise ConfigurationError(
+                f"database schema is at revision {current or 'none'}, the code needs "
+                f"{head_revision()}: run `sessionjwt migrate` first"
+            )
+
+    # -- FastAPI faces (imported lazily: the core needs no web framework) ------------------
+
+    def router(self, **options: Any) -> APIRouter:
+        from sessionjwt.integrations.fastapi import build_router
+
+        return build_router(self, **options)
+
+    def protect(self, app: FastAPI, **options: Any) -> None:
+        """Install the default-deny guard and sessionjwt's error responses on ``app``."""
+        from sessionjwt.integrations.fastapi import protect
+
+        protect(app, self, **options)
+
+    @property
+    def dependencies(self) -> Dependency:
+        if self._dependencies is None:
+            from sessionjwt.integrations.fastapi import Dependency
+
+            self._dependencies = Dependency(self)
+        return self._dependencies
+
+    @property
+    def principal(self) -> Any:
+        """FastAPI dependency: the current :class:`Principal` (``Depends(auth.principal)``)."""
+        return self.dependencies.principal
+
+    def require_roles(self, *roles: str) -> Any:
+        """FastAPI dependency: the principal, if it has every one of ``roles``; else 403."""
+        return self.dependencies.require_roles(*roles)

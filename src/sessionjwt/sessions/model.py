@@ -1,0 +1,55 @@
+"""What a session and its user look like to the request check: plain values, times as floats.
+
+Floats (epoch seconds) rather than datetimes because these are compared on every request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sessionjwt.errors import AccountDisabled, SessionExpired, SessionJWTError, SessionRevoked
+
+
+@dataclass(slots=True)
+class SessionRecord:
+    id: str
+    user_id: str
+    created_at: float
+    authenticated_at: float
+    valid_since: float
+    last_seen_at: float
+    expires_at: float
+    idle_timeout: float
+    revoked_at: float | None
+    revoked_reason: str | None
+    user_agent: str | None
+    ip: str | None
+    refresh_hash: str
+    refresh_generation: int
+    refresh_rotated_at: float | None
+
+
+@dataclass(slots=True)
+class UserState:
+    """The user fields that decide whether their sessions live; mutated in place on local writes."""
+
+    id: str
+    email: str
+    roles: tuple[str, ...]
+    disabled: bool
+    sessions_valid_after: float | None
+
+
+def liveness_error(session: SessionRecord, user: UserState, now: float) -> SessionJWTError | None:
+    """Why this session may not be used at ``now``, or None if it is live."""
+    if session.revoked_at is not None:
+        return SessionRevoked()
+    if user.disabled:
+        return AccountDisabled()
+    if user.sessions_valid_after is not None and session.valid_since < user.sessions_valid_after:
+        return SessionRevoked("Every session of this account was signed out.")
+    if now >= session.expires_at:
+        return SessionExpired()
+    if now >= session.last_seen_at + session.idle_timeout:
+        return SessionExpired("The session expired after a period of inactivity; sign in again.")
+    return None

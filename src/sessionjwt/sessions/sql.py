@@ -1,0 +1,223 @@
+"""The SQL session store (SQLite and PostgreSQL through SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import and_, bindparam, or_, select, update
+
+from sessionjwt.audit import AuditEvent, write_events
+from sessionjwt.clock import to_datetime, to_seconds
+from sessionjwt.db.engine import Database
+from sessionjwt.db.tables import sessions, users
+from sessionjwt.sessions.model import SessionRecord, UserState
+
+
+def _optional_seconds(value: Any) -> float | None:
+    return None if value is None else to_seconds(value)
+
+
+def session_from_row(row: Any) -> SessionRecord:
+    return SessionRecord(
+        id=row.id,
+        user_id=row.user_id,
+        created_at=to_seconds(row.created_at),
+        authenticated_at=to_seconds(row.authenticated_at),
+        valid_since=to_seconds(row.valid_since),
+        last_seen_at=to_seconds(row.last_seen_at),
+        expires_at=to_seconds(row.expires_at),
+        idle_timeout=float(row.idle_timeout_seconds),
+        revoked_at=_optional_seconds(row.revoked_at),
+        revoked_reason=row.revoked_reason,
+        user_agent=row.user_agent,
+        ip=row.ip,
+        refresh_hash=row.refresh_hash,
+        refresh_generation=row.refresh_generation,
+        refresh_rotated_at=_optional_seconds(row.refresh_rotated_at),
+    )
+
+
+_USER_COLUMNS = (
+    users.c.email.label("u_email"),
+    users.c.roles.label("u_roles"),
+    users.c.disabled_at.label("u_disabled_at"),
+    users.c.sessions_valid_after.label("u_valid_after"),
+)
+
+
+class SqlSessionStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def create(self, session: SessionRecord, events: Sequence[AuditEvent] = ()) -> None:
+        async with self._db.write() as connection:
+            await connection.execute(
+                sessions.insert().values(
+                    id=session.id,
+                    user_id=session.user_id,
+                    created_at=to_datetime(session.created_at),
+                    authenticated_at=to_datetime(session.authenticated_at),
+                    valid_since=to_datetime(session.valid_since),
+                    last_seen_at=to_datetime(session.last_seen_at),
+                    expires_at=to_datetime(session.expires_at),
+                    idle_timeout_seconds=int(session.idle_timeout),
+                    user_agent=session.user_agent,
+                    ip=session.ip,
+                    refresh_hash=session.refresh_hash,
+                    refresh_generation=session.refresh_generation,
+                )
+            )
+            await write_events(connection, events)
+
+    async def load(self, session_id: str) -> tuple[SessionRecord, UserState] | None:
+        statement = (
+            select(sessions, *_USER_COLUMNS)
+            .join(users, users.c.id == sessions.c.user_id)
+            .where(sessions.c.id == session_id)
+        )
+        async with self._db.read() as connection:
+            row = (await connection.execute(statement)).first()
+        if row is None:
+            return None
+        user = UserState(
+            id=row.user_id,
+            email=row.u_email,
+            roles=tuple(row.u_roles or ()),
+            disabled=row.u_disabled_at is not None,
+            sessions_valid_after=_optional_seconds(row.u_valid_after),
+        )
+        return session_from_row(row), user
+
+    async def rotate_refresh(
+        self,
+        session_id: str,
+        expected_hash: str,
+        new_hash: str,
+        now: float,
+        events: Sequence[AuditEvent] = (),
+    ) -> bool:
+        statement = (
+            update(sessions)
+            .where(
+                sessions.c.id == session_id,
+                sessions.c.refresh_hash == expected_hash,
+                sessions.c.revoked_at.is_(None),
+            )
+            .values(
+                refresh_hash=new_hash,
+                refresh_generation=sessions.c.refresh_generation + 1,
+                refresh_rotated_at=to_datetime(now),
+                last_seen_at=to_datetime(now),
+            )
+        )
+        async with self._db.write() as connection:
+            won = (await connection.execute(statement)).rowcount == 1
+            if won:
+                await write_events(connection, events)
+        return won
+
+    async def revoke(
+        self,
+        session_id: str,
+        reason: str,
+        now: float,
+        events: Sequence[AuditEvent] = (),
+        *,
+        user_id: str | None = None,
+    ) -> bool:
+        conditions = [sessions.c.id == session_id, sessions.c.revoked_at.is_(None)]
+        if user_id is not None:
+            conditions.append(sessions.c.user_id == user_id)
+        statement = (
+            update(sessions)
+            .where(*conditions)
+            .values(revoked_at=to_datetime(now), revoked_reason=reason)
+        )
+        async with self._db.write() as connection:
+            changed = (await connection.execute(statement)).rowcount == 1
+            if changed:
+                await write_events(connection, events)
+        return changed
+
+    async def end_user_sessions(
+        self,
+        user_id: str,
+        now: float,
+        events: Sequence[AuditEvent] = (),
+        *,
+        keep_session_id: str | None = None,
+    ) -> bool:
+        moment = to_datetime(now)
+        async with self._db.write() as connection:
+            result = await connection.execute(
+                update(users).where(users.c.id == user_id).values(sessions_valid_after=moment)
+            )
+            if result.rowcount != 1:
+                return False
+            if keep_session_id is not None:
+                await connection.execute(
+                    update(sessions)
+                    .where(sessions.c.id == keep_session_id, sessions.c.user_id == user_id)
+                    .values(valid_since=moment)
+                )
+            await write_events(connection, events)
+        return True
+
+    async def set_disabled(
+        self, user_id: str, disabled: bool, now: float, events: Sequence[AuditEvent] = ()
+    ) -> bool:
+        moment = to_datetime(now)
+        # Disabling also moves the watermark, so re-enabling never resurrects old sessions.
+        values: dict[str, Any] = (
+            {"disabled_at": moment, "sessions_valid_after": moment}
+            if disabled
+            else {"disabled_at": None}
+        )
+        async with self._db.write() as connection:
+            result = await connection.execute(
+                update(users).where(users.c.id == user_id).values(**values)
+            )
+            if result.rowcount != 1:
+                return False
+            await write_events(connection, events)
+        return True
+
+    async def list_live(self, user_id: str, now: float) -> list[SessionRecord]:
+        moment = to_datetime(now)
+        statement = (
+            select(sessions)
+            .join(users, users.c.id == sessions.c.user_id)
+            .where(
+                sessions.c.user_id == user_id,
+                sessions.c.revoked_at.is_(None),
+                sessions.c.expires_at > moment,
+                users.c.disabled_at.is_(None),
+                or_(
+                    users.c.sessions_valid_after.is_(None),
+                    sessions.c.valid_since >= users.c.sessions_valid_after,
+                ),
+            )
+            .order_by(sessions.c.created_at.desc())
+        )
+        async with self._db.read() as connection:
+            rows = await connection.execute(statement)
+            records = [session_from_row(row) for row in rows]
+        return [record for record in records if now < record.last_seen_at + record.idle_timeout]
+
+    async def touch(self, last_seen: Mapping[str, float]) -> None:
+        if not last_seen:
+            return
+        statement = (
+            update(sessions)
+            .where(
+                and_(
+                    sessions.c.id == bindparam("sid"),
+                    sessions.c.last_seen_at < bindparam("seen"),
+                )
+            )
+            .values(last_seen_at=bindparam("seen"))
+        )
+        params = [{"sid": sid, "seen": to_datetime(seen)} for sid, seen in last_seen.items()]
+        async with self._db.write() as connection:
+            await connection.execute(statement, params)

@@ -1,0 +1,62 @@
+"""The session store seam: the source of truth every cache answers to.
+
+Every write takes the audit events that describe it and commits them in the same
+transaction. Methods that change state return whether they changed anything, so callers can
+tell "revoked now" from "was already revoked".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from sessionjwt.audit import AuditEvent
+from sessionjwt.sessions.model import SessionRecord, UserState
+
+
+class SessionStore(Protocol):
+    async def create(self, session: SessionRecord, events: Sequence[AuditEvent] = ()) -> None: ...
+
+    async def load(self, session_id: str) -> tuple[SessionRecord, UserState] | None: ...
+
+    async def rotate_refresh(
+        self,
+        session_id: str,
+        expected_hash: str,
+        new_hash: str,
+        now: float,
+        events: Sequence[AuditEvent] = (),
+    ) -> bool:
+        """Compare-and-swap the refresh hash; True only for the one caller that won."""
+        ...
+
+    async def revoke(
+        self,
+        session_id: str,
+        reason: str,
+        now: float,
+        events: Sequence[AuditEvent] = (),
+        *,
+        user_id: str | None = None,
+    ) -> bool: ...
+
+    async def end_user_sessions(
+        self,
+        user_id: str,
+        now: float,
+        events: Sequence[AuditEvent] = (),
+        *,
+        keep_session_id: str | None = None,
+    ) -> bool:
+        """Move the user's watermark to ``now``: one write, whatever the session count."""
+        ...
+
+    async def set_disabled(
+        self, user_id: str, disabled: bool, now: float, events: Sequence[AuditEvent] = ()
+    ) -> bool: ...
+
+    async def list_live(self, user_id: str, now: float) -> list[SessionRecord]: ...
+
+    async def touch(self, last_seen: Mapping[str, float]) -> None:
+        """Persist coalesced last-seen times (never moves one backwards)."""
+        ...

@@ -1,0 +1,130 @@
+"""Typed configuration, defaulted in exactly one place and validated at start-up.
+
+Every field can be set from the environment with the ``SESSIONJWT_`` prefix, e.g.
+``SESSIONJWT_ACCESS_TOKEN_TTL=600`` (seconds) or ``SESSIONJWT_TRUSTED_PROXIES='["10.0.0.1"]'``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SigningAlgorithm = Literal["EdDSA", "ES256", "HS256"]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _seconds_or_iso(value: object) -> object:
+    """Environment values like ``900`` or ``"900"`` mean seconds; ISO 8601 ``PT15M`` works too."""
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
+        return float(value)
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_seconds_or_iso)]
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "sessionjwt"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SESSIONJWT_", extra="forbid", frozen=True)
+
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where the default SQLite database, master key and epoch file live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; default: SQLite file `sessionjwt.db` in data_dir.",
+    )
+    master_key_file: Path | None = Field(
+        default=None,
+        description="File holding the key that encrypts signing keys at rest (mode 0600). "
+        "Default: `master.key` in data_dir. Keep it outside the database's backups.",
+    )
+
+    issuer: str = "http://127.0.0.1:8000"
+    audience: str = "sessionjwt"
+    client_id: str = Field(
+        default="sessionjwt",
+        description="RFC 9068 `client_id` claim put in access tokens.",
+    )
+    signing_algorithm: SigningAlgorithm = "EdDSA"
+
+    access_token_ttl: Duration = timedelta(minutes=15)
+    session_lifetime: Duration = Field(
+        default=timedelta(days=30),
+        description="Absolute session lifetime; refresh never extends it.",
+    )
+    session_idle_timeout: Duration = Field(
+        default=timedelta(days=7),
+        description="A session unused for this long expires.",
+    )
+    refresh_grace: Duration = Field(
+        default=timedelta(seconds=10),
+        description="How long the previous refresh token still yields the same successor "
+        "(concurrent refreshes); after it, presenting it revokes the session.",
+    )
+    leeway: Duration = Field(default=timedelta(seconds=10), le=timedelta(minutes=2))
+    last_seen_resolution: Duration = Field(
+        default=timedelta(seconds=30),
+        description="Last-seen is written to the database at most this often per session.",
+    )
+
+    max_token_bytes: int = Field(default=8192, ge=512, le=65536)
+    verified_token_cache_size: int = Field(default=100_000, ge=0)
+
+    password_min_length: int = Field(default=8, ge=8)
+    password_max_length: int = Field(default=1024, ge=64)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_cost_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+
+    login_rate_limit_ip: str = "30/minute"
+    login_failures_per_account: str = "10/15 minutes"
+    refresh_rate_limit_ip: str = "120/minute"
+    register_rate_limit_ip: str = "10/minute"
+
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="Peers whose X-Forwarded-For is believed (IPs or CIDRs, comma-separated).",
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            return [ipaddress.ip_network(str(item), strict=False) for item in value]
+        return value
+
+    @model_validator(mode="after")
+    def _check_lifetimes(self) -> Settings:
+        if self.access_token_ttl <= timedelta(0):
+            raise ValueError("access_token_ttl must be positive")
+        if self.session_lifetime < self.access_token_ttl:
+            raise ValueError("session_lifetime must be at least access_token_ttl")
+        if self.password_max_length < self.password_min_length:
+            raise ValueError("password_max_length must be >= password_min_length")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'sessionjwt.db'}"
+
+    @property
+    def resolved_master_key_file(self) -> Path:
+        return self.master_key_file or self.data_dir / "master.key"
+
+    @property
+    def epoch_file(self) -> Path:
+        """Shared-memory invalidation counter for processes on this host (see liveness/epoch)."""
+        return self.data_dir / "sessionjwt.epoch"

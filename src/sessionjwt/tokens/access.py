@@ -1,0 +1,131 @@
+"""Access tokens: RFC 9068-shaped JWTs that point at a session (``sid``) and say little else.
+
+Decode policy, in order: size before parsing; the header must name a known ``kid`` whose pinned
+algorithm equals ``alg`` (so ``none``/``None``/``null`` and HS256-with-a-public-key cannot
+select anything); ``crit`` and ``b64`` are refused; ``typ`` must be ``at+jwt``; ``jku``, ``x5u``
+and ``jwk`` are ignored (never fetched, never used); the signature is verified before a single
+payload byte is read; then claims are parsed strictly (see :mod:`sessionjwt.tokens.claims`).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from jwt.exceptions import InvalidTokenError as PyJWTInvalidToken
+from jwt.utils import base64url_decode
+
+from sessionjwt.errors import InvalidToken
+from sessionjwt.tokens.claims import AccessClaims, parse_access_claims, strict_json_object
+from sessionjwt.tokens.keys import KeyRing
+
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTokenPolicy:
+    issuer: str
+    audience: str
+    client_id: str
+    ttl_seconds: int
+    leeway_seconds: float
+    max_token_bytes: int
+
+
+class AccessTokenCodec:
+    """Mints and verifies access tokens against whatever key ring ``ring()`` returns now."""
+
+    def __init__(self, policy: AccessTokenPolicy, ring: Callable[[], KeyRing]) -> None:
+        self.policy = policy
+        self._ring = ring
+
+    def issue(
+        self,
+        *,
+        user_id: str,
+        session_id: str,
+        roles: Sequence[str],
+        now: float,
+        auth_time: float | None = None,
+        expires_at: float | None = None,
+    ) -> tuple[str, AccessClaims]:
+        key = self._ring().active
+        iat = int(now)
+        exp = iat + self.policy.ttl_seconds
+        if expires_at is not None:
+            exp = min(exp, int(expires_at))  # never outlive the session
+        claims = AccessClaims(
+            iss=self.policy.issuer,
+            aud=self.policy.audience,
+            sub=user_id,
+            sid=session_id,
+            jti=secrets.token_urlsafe(16),
+            iat=iat,
+            exp=exp,
+            roles=tuple(roles),
+            client_id=self.policy.client_id,
+            auth_time=int(auth_time) if auth_time is not None else None,
+            kid=key.kid,
+        )
+        payload = {
+            "iss": claims.iss,
+            "aud": claims.aud,
+            "sub": claims.sub,
+            "sid": claims.sid,
+            "jti": claims.jti,
+            "iat": claims.iat,
+            "exp": claims.exp,
+            "client_id": claims.client_id,
+            "roles": list(claims.roles),
+        }
+        if claims.auth_time is not None:
+            payload["auth_time"] = claims.auth_time
+        token = key.jws.encode(
+            json.dumps(payload, separators=(",", ":")).encode(),
+            key.signing_key,
+            algorithm=key.alg,
+            headers={"kid": key.kid, "typ": "at+jwt"},
+        )
+        return token, claims
+
+    def verify(self, token: str, now: float) -> AccessClaims:
+        """Full verification; raises :class:`InvalidToken` or :class:`TokenExpired`."""
+        policy = self.policy
+        if len(token) > policy.max_token_bytes:
+            raise InvalidToken("token is larger than this service accepts")
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise InvalidToken("token is not a compact JWS")
+        try:
+            header = strict_json_object(base64url_decode(parts[0].encode("ascii")))
+        except (UnicodeEncodeError, ValueError) as error:
+            raise InvalidToken("token header is not base64url") from error
+
+        kid = header.get("kid")
+        if type(kid) is not str:
+            raise InvalidToken("token header has no usable kid")
+        key = self._ring().get(kid)
+        if key is None:
+            raise InvalidToken("token was signed by an unknown key")
+        if header.get("alg") != key.alg:
+            raise InvalidToken("token algorithm does not match its key")
+        if "crit" in header or "b64" in header:
+            raise InvalidToken("token uses critical header extensions this service refuses")
+        typ = header.get("typ")
+        if type(typ) is not str or typ.lower() not in ACCESS_TOKEN_TYPES:
+            raise InvalidToken("token is not an access token (typ must be at+jwt)")
+
+        try:
+            payload_bytes = key.jws.decode(token, key.verifying_key, algorithms=[key.alg])
+        except PyJWTInvalidToken as error:
+            raise InvalidToken("token signature is invalid") from error
+        return parse_access_claims(
+            payload_bytes,
+            kid=kid,
+            issuer=policy.issuer,
+            audience=policy.audience,
+            now=now,
+            leeway=policy.leeway_seconds,
+        )

@@ -1,0 +1,74 @@
+"""Loads the key ring from the ``signing_keys`` table, creating the first key on first run."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from sessionjwt.clock import to_datetime
+from sessionjwt.db.engine import Database
+from sessionjwt.db.tables import signing_keys
+from sessionjwt.tokens.keys import (
+    KeyRing,
+    SigningKey,
+    build_key,
+    decrypt_private_bytes,
+    encrypt_private_bytes,
+    generate_private_bytes,
+    new_kid,
+)
+
+
+class KeyStore:
+    def __init__(self, database: Database, master_key: bytes) -> None:
+        self._db = database
+        self._master_key = master_key
+
+    async def load_ring(self, algorithm: str, now: float) -> KeyRing:
+        """The current ring; if nothing signs yet, generate and activate one ``algorithm`` key."""
+        keys = await self._load()
+        if not any(key.state == "active" for key in keys):
+            await self._create_first_active(algorithm, now)
+            keys = await self._load()
+        return KeyRing(keys)
+
+    async def _load(self) -> list[SigningKey]:
+        async with self._db.read() as connection:
+            rows = await connection.execute(
+                select(signing_keys).order_by(
+                    signing_keys.c.activated_at, signing_keys.c.created_at
+                )
+            )
+            return [
+                build_key(
+                    row.kid,
+                    row.alg,
+                    row.state,
+                    decrypt_private_bytes(self._master_key, row.kid, row.private_key_encrypted),
+                )
+                for row in rows
+            ]
+
+    async def _create_first_active(self, algorithm: str, now: float) -> None:
+        kid = new_kid()
+        private_bytes = generate_private_bytes(algorithm)
+        key = build_key(kid, algorithm, "active", private_bytes)
+        async with self._db.write() as connection:
+            # Re-check inside the write transaction: another process may have just made one.
+            existing = await connection.execute(
+                select(signing_keys.c.kid).where(signing_keys.c.state == "active")
+            )
+            if existing.first() is not None:
+                return
+            await connection.execute(
+                signing_keys.insert().values(
+                    kid=kid,
+                    alg=algorithm,
+                    state="active",
+                    public_jwk=key.public_jwk(),
+                    private_key_encrypted=encrypt_private_bytes(
+                        self._master_key, kid, private_bytes
+                    ),
+                    created_at=to_datetime(now),
+                    activated_at=to_datetime(now),
+                )
+            )

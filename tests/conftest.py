@@ -1,0 +1,94 @@
+"""Shared fixtures: a fresh SQLite-backed service per test, a manual clock, an HTTP client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from sessionjwt import ManualClock, SessionJWT, Settings
+from sessionjwt.server.app import create_app
+
+T0 = 1_800_000_000.0  # 2027-01-15: fixed so tests never depend on the wall clock
+PASSWORD = "correct horse battery staple"
+ISSUER = "https://auth.example.test"
+AUDIENCE = "https://api.example.test"
+
+
+def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "issuer": ISSUER,
+        "audience": AUDIENCE,
+        # Cheap hashing keeps the suite fast; production defaults are tested separately.
+        "argon2_time_cost": 1,
+        "argon2_memory_cost_kib": 1024,
+        "argon2_parallelism": 1,
+        "login_rate_limit_ip": "1000/minute",
+        "refresh_rate_limit_ip": "1000/minute",
+        "register_rate_limit_ip": "1000/minute",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+async def auth(settings: Settings, clock: ManualClock) -> AsyncIterator[SessionJWT]:
+    service = SessionJWT(settings, clock=clock)
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.close()
+
+
+@pytest.fixture
+def app(auth: SessionJWT) -> FastAPI:
+    return create_app(auth=auth)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 51000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+async def register_and_login(
+    client: httpx.AsyncClient,
+    email: str = "alice@example.com",
+    password: str = PASSWORD,
+    user_agent: str = "pytest-device/1.0",
+    *,
+    register: bool = True,
+) -> dict[str, Any]:
+    """Register (optionally) and log in over HTTP; the login response body."""
+    if register:
+        created = await client.post("/auth/register", json={"email": email, "password": password})
+        assert created.status_code == 201, created.text
+    response = await client.post(
+        "/auth/login",
+        json={"email": email, "password": password},
+        headers={"User-Agent": user_agent},
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
