@@ -61,7 +61,7 @@ class SessionIssuer:
             user_id=user_id,
             created_at=now,
             authenticated_at=now,
-            valid_since=now,
+            user_generation=0,  # the store stamps the user's current generation on insert
             last_seen_at=now,
             expires_at=now + self._lifetimes.absolute,
             idle_timeout=self._lifetimes.idle,

@@ -97,11 +97,12 @@ class Revoker:
             user_agent=client.user_agent,
             detail={"kept_session": keep_session_id is not None},
         )
-        if not await self._store.end_user_sessions(
-            user_id, now, [event], keep_session_id=keep_session_id
-        ):
+        generation = await self._store.end_user_sessions(
+            user_id, [event], keep_session_id=keep_session_id
+        )
+        if generation is None:
             raise UserNotFound()
-        self._cache.set_user_watermark(user_id, now, keep_session_id)
+        self._cache.set_user_generation(user_id, generation, keep_session_id)
         self._feed.bump()
 
     async def set_user_disabled(
@@ -114,7 +115,8 @@ class Revoker:
             user_id=user_id,
             actor=actor,
         )
-        if not await self._store.set_disabled(user_id, disabled, now, [event]):
+        generation = await self._store.set_disabled(user_id, disabled, now, [event])
+        if generation is None:
             raise UserNotFound()
-        self._cache.set_user_disabled(user_id, disabled, now)
+        self._cache.set_user_disabled(user_id, disabled, generation)
         self._feed.bump()

@@ -42,7 +42,7 @@ class UserRecord:
     roles: tuple[str, ...]
     created_at: datetime
     disabled_at: datetime | None
-    sessions_valid_after: datetime | None
+    session_generation: int
 
     @property
     def disabled(self) -> bool:
@@ -58,7 +58,7 @@ def _record(row: Any) -> UserRecord:
         roles=tuple(row.roles or ()),
         created_at=row.created_at,
         disabled_at=row.disabled_at,
-        sessions_valid_after=row.sessions_valid_after,
+        session_generation=row.session_generation,
     )
 
 
@@ -78,7 +78,7 @@ class UserStore:
             roles=tuple(dict.fromkeys(roles)),
             created_at=to_datetime(now),
             disabled_at=None,
-            sessions_valid_after=None,
+            session_generation=0,
         )
         try:
             async with self._db.write() as connection:

@@ -62,9 +62,10 @@ users = Table(
     Column("roles", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("disabled_at", UTCDateTime, nullable=True),
-    # Sign-out-everywhere and disable are this one write: sessions whose valid_since is
-    # older are dead, however many there are.
-    Column("sessions_valid_after", UTCDateTime, nullable=True),
+    # The "tokens valid after" watermark, as a counter rather than a time so that clock skew
+    # between instances cannot let a session outlive it. Sign-out-everywhere and disable are
+    # one increment: every session stamped with an older generation is dead, however many.
+    Column("session_generation", Integer, nullable=False, server_default="0"),
 )
 
 sessions = Table(
@@ -74,7 +75,7 @@ sessions = Table(
     Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("authenticated_at", UTCDateTime, nullable=False),
-    Column("valid_since", UTCDateTime, nullable=False),
+    Column("user_generation", Integer, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("idle_timeout_seconds", Integer, nullable=False),

@@ -42,7 +42,7 @@ class LivenessCache:
         else:
             # Same generation: the fresh row is at least as new as what we hold.
             shared.email, shared.roles = user.email, user.roles
-            shared.disabled, shared.sessions_valid_after = user.disabled, user.sessions_valid_after
+            shared.disabled, shared.session_generation = user.disabled, user.session_generation
         if len(self.sessions) >= self.max_entries:
             del self.sessions[next(iter(self.sessions))]
         entry = LiveEntry(session, shared, Principal(user.id, user.email, user.roles, session.id))
@@ -59,21 +59,22 @@ class LivenessCache:
             entry.session.revoked_at = now
             entry.session.revoked_reason = reason
 
-    def set_user_watermark(self, user_id: str, now: float, keep_session_id: str | None) -> None:
+    def set_user_generation(
+        self, user_id: str, generation: int, keep_session_id: str | None = None
+    ) -> None:
         self._bump()
         user = self._users.get(user_id)
         if user is not None:
-            user.sessions_valid_after = now
+            user.session_generation = generation
         if keep_session_id is not None and (kept := self.sessions.get(keep_session_id)):
-            kept.session.valid_since = now
+            kept.session.user_generation = generation
 
-    def set_user_disabled(self, user_id: str, disabled: bool, now: float) -> None:
+    def set_user_disabled(self, user_id: str, disabled: bool, generation: int) -> None:
         self._bump()
         user = self._users.get(user_id)
         if user is not None:
             user.disabled = disabled
-            if disabled:
-                user.sessions_valid_after = now
+            user.session_generation = generation
 
     def forget_session(self, session_id: str) -> None:
         self._bump()

@@ -174,3 +174,7 @@ def sessions_revoke(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -16,7 +16,7 @@ class SessionRecord:
     user_id: str
     created_at: float
     authenticated_at: float
-    valid_since: float
+    user_generation: int
     last_seen_at: float
     expires_at: float
     idle_timeout: float
@@ -37,7 +37,7 @@ class UserState:
     email: str
     roles: tuple[str, ...]
     disabled: bool
-    sessions_valid_after: float | None
+    session_generation: int
 
 
 def liveness_error(session: SessionRecord, user: UserState, now: float) -> SessionJWTError | None:
@@ -46,7 +46,7 @@ def liveness_error(session: SessionRecord, user: UserState, now: float) -> Sessi
         return SessionRevoked()
     if user.disabled:
         return AccountDisabled()
-    if user.sessions_valid_after is not None and session.valid_since < user.sessions_valid_after:
+    if session.user_generation != user.session_generation:
         return SessionRevoked("Every session of this account was signed out.")
     if now >= session.expires_at:
         return SessionExpired()

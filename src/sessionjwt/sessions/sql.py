@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sessionjwt.audit import AuditEvent, write_events
 from sessionjwt.clock import to_datetime, to_seconds
@@ -24,7 +25,7 @@ def session_from_row(row: Any) -> SessionRecord:
         user_id=row.user_id,
         created_at=to_seconds(row.created_at),
         authenticated_at=to_seconds(row.authenticated_at),
-        valid_since=to_seconds(row.valid_since),
+        user_generation=row.user_generation,
         last_seen_at=to_seconds(row.last_seen_at),
         expires_at=to_seconds(row.expires_at),
         idle_timeout=float(row.idle_timeout_seconds),
@@ -42,8 +43,20 @@ _USER_COLUMNS = (
     users.c.email.label("u_email"),
     users.c.roles.label("u_roles"),
     users.c.disabled_at.label("u_disabled_at"),
-    users.c.sessions_valid_after.label("u_valid_after"),
+    users.c.session_generation.label("u_generation"),
 )
+
+
+async def _next_generation(connection: AsyncConnection, user_id: str) -> int | None:
+    """Increment the user's session generation in place; the new value, or None if no user."""
+    result = await connection.execute(
+        update(users)
+        .where(users.c.id == user_id)
+        .values(session_generation=users.c.session_generation + 1)
+        .returning(users.c.session_generation)
+    )
+    row = result.first()
+    return None if row is None else int(row[0])
 
 
 class SqlSessionStore:
@@ -58,7 +71,9 @@ class SqlSessionStore:
                     user_id=session.user_id,
                     created_at=to_datetime(session.created_at),
                     authenticated_at=to_datetime(session.authenticated_at),
-                    valid_since=to_datetime(session.valid_since),
+                    user_generation=select(users.c.session_generation)
+                    .where(users.c.id == session.user_id)
+                    .scalar_subquery(),
                     last_seen_at=to_datetime(session.last_seen_at),
                     expires_at=to_datetime(session.expires_at),
                     idle_timeout_seconds=int(session.idle_timeout),
@@ -85,7 +100,7 @@ class SqlSessionStore:
             email=row.u_email,
             roles=tuple(row.u_roles or ()),
             disabled=row.u_disabled_at is not None,
-            sessions_valid_after=_optional_seconds(row.u_valid_after),
+            session_generation=row.u_generation,
         )
         return session_from_row(row), user
 
@@ -143,45 +158,43 @@ class SqlSessionStore:
     async def end_user_sessions(
         self,
         user_id: str,
-        now: float,
         events: Sequence[AuditEvent] = (),
         *,
         keep_session_id: str | None = None,
-    ) -> bool:
-        moment = to_datetime(now)
+    ) -> int | None:
         async with self._db.write() as connection:
-            result = await connection.execute(
-                update(users).where(users.c.id == user_id).values(sessions_valid_after=moment)
-            )
-            if result.rowcount != 1:
-                return False
+            generation = await _next_generation(connection, user_id)
+            if generation is None:
+                return None
             if keep_session_id is not None:
                 await connection.execute(
                     update(sessions)
                     .where(sessions.c.id == keep_session_id, sessions.c.user_id == user_id)
-                    .values(valid_since=moment)
+                    .values(user_generation=generation)
                 )
             await write_events(connection, events)
-        return True
+        return generation
 
     async def set_disabled(
         self, user_id: str, disabled: bool, now: float, events: Sequence[AuditEvent] = ()
-    ) -> bool:
-        moment = to_datetime(now)
-        # Disabling also moves the watermark, so re-enabling never resurrects old sessions.
-        values: dict[str, Any] = (
-            {"disabled_at": moment, "sessions_valid_after": moment}
-            if disabled
-            else {"disabled_at": None}
-        )
+    ) -> int | None:
         async with self._db.write() as connection:
             result = await connection.execute(
-                update(users).where(users.c.id == user_id).values(**values)
+                update(users)
+                .where(users.c.id == user_id)
+                .values(disabled_at=to_datetime(now) if disabled else None)
             )
             if result.rowcount != 1:
-                return False
+                return None
+            # Disabling also moves the watermark, so re-enabling never resurrects old sessions.
+            generation = await _next_generation(connection, user_id) if disabled else None
+            if not disabled:
+                found = await connection.execute(
+                    select(users.c.session_generation).where(users.c.id == user_id)
+                )
+                generation = found.scalar_one()
             await write_events(connection, events)
-        return True
+        return generation
 
     async def list_live(self, user_id: str, now: float) -> list[SessionRecord]:
         moment = to_datetime(now)
@@ -193,10 +206,7 @@ class SqlSessionStore:
                 sessions.c.revoked_at.is_(None),
                 sessions.c.expires_at > moment,
                 users.c.disabled_at.is_(None),
-                or_(
-                    users.c.sessions_valid_after.is_(None),
-                    sessions.c.valid_since >= users.c.sessions_valid_after,
-                ),
+                sessions.c.user_generation == users.c.session_generation,
             )
             .order_by(sessions.c.created_at.desc())
         )

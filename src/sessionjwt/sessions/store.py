@@ -43,17 +43,19 @@ class SessionStore(Protocol):
     async def end_user_sessions(
         self,
         user_id: str,
-        now: float,
         events: Sequence[AuditEvent] = (),
         *,
         keep_session_id: str | None = None,
-    ) -> bool:
-        """Move the user's watermark to ``now``: one write, whatever the session count."""
+    ) -> int | None:
+        """Advance the user's session generation (the watermark): one write, whatever the
+        session count. Returns the new generation, or None if there is no such user."""
         ...
 
     async def set_disabled(
         self, user_id: str, disabled: bool, now: float, events: Sequence[AuditEvent] = ()
-    ) -> bool: ...
+    ) -> int | None:
+        """Returns the user's (possibly advanced) session generation, or None if no user."""
+        ...
 
     async def list_live(self, user_id: str, now: float) -> list[SessionRecord]: ...
 

@@ -62,7 +62,7 @@ def upgrade() -> None:
         sa.Column("roles", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("sessions_valid_after", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("session_generation", sa.Integer(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email_normalized", name=op.f("uq_users_email_normalized")),
     )
@@ -72,7 +72,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.String(length=36), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("authenticated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("valid_since", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("user_generation", sa.Integer(), nullable=False),
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("idle_timeout_seconds", sa.Integer(), nullable=False),
