@@ -154,7 +154,11 @@ class SessionJWT:
         self._started = False
 
     async def __aenter__(self) -> SessionJWT:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.close()  # release connections opened before the failure
+            raise
         return self
 
     async def __aexit__(self, *_: object) -> None:
@@ -163,7 +167,7 @@ class SessionJWT:
     @asynccontextmanager
     async def lifespan(self, _app: Any) -> AsyncIterator[None]:
         """Pass as ``FastAPI(lifespan=auth.lifespan)``."""
-        await self.start()
+        await self.__aenter__()
         try:
             yield
         finally:

@@ -8,6 +8,7 @@ failing: no "database is locked" 500s under concurrent refreshes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -41,7 +42,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return create_async_engine(url, **kwargs)
     path = sqlite_path(url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # The file holds password hashes and session state: owner-only from its first byte.
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     else:  # one shared connection, or every connection would see its own empty database
         kwargs.setdefault("poolclass", StaticPool)
     engine = create_async_engine(url, **kwargs)

@@ -1,0 +1,116 @@
+"""Signing keys: encrypted at rest under a master key kept outside the database."""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select
+
+from sessionjwt import ConfigurationError, ManualClock, SessionJWT
+from sessionjwt.db.tables import signing_keys
+from sessionjwt.tokens.masterkey import load_or_create_master_key
+from tests.conftest import AUDIENCE, ISSUER, PASSWORD, make_settings
+
+
+def test_master_key_is_created_once_with_mode_0600(tmp_path: Path) -> None:
+    path = tmp_path / "secrets" / "master.key"
+    first = load_or_create_master_key(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(first) == 32
+    assert load_or_create_master_key(path) == first
+
+
+def test_master_key_readable_by_others_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "master.key"
+    load_or_create_master_key(path)
+    os.chmod(path, 0o644)
+    with pytest.raises(ConfigurationError, match="chmod 600"):
+        load_or_create_master_key(path)
+
+
+def test_master_key_of_the_wrong_size_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "master.key"
+    path.write_bytes(base64.urlsafe_b64encode(b"short"))
+    os.chmod(path, 0o600)
+    with pytest.raises(ConfigurationError, match="32 bytes"):
+        load_or_create_master_key(path)
+
+
+async def test_private_key_is_not_stored_in_clear(tmp_path: Path, clock: ManualClock) -> None:
+    async with SessionJWT(make_settings(tmp_path), clock=clock) as auth:
+        key = auth.key_ring().active
+        private_der = key.signing_key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        raw = key.signing_key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        async with auth.database.read() as connection:
+            blob = (
+                await connection.execute(select(signing_keys.c.private_key_encrypted))
+            ).scalar_one()
+    assert private_der not in blob and raw not in blob
+    assert raw not in (tmp_path / "sessionjwt.db").read_bytes()
+
+
+async def test_a_different_master_key_cannot_open_the_keys(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    async with SessionJWT(make_settings(tmp_path), clock=clock):
+        pass
+    (tmp_path / "master.key").unlink()
+    with pytest.raises(ConfigurationError, match="wrong master key"):
+        async with SessionJWT(make_settings(tmp_path), clock=clock):
+            pass
+
+
+async def test_keys_survive_a_restart_so_tokens_stay_valid(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    async with SessionJWT(make_settings(tmp_path), clock=clock) as first:
+        await first.register("alice@example.com", PASSWORD)
+        pair = await first.login("alice@example.com", PASSWORD)
+    async with SessionJWT(make_settings(tmp_path), clock=clock) as second:
+        principal = await second.check(pair.access_token)
+    assert principal.email == "alice@example.com"
+
+
+@pytest.mark.parametrize("algorithm", ["EdDSA", "ES256", "HS256"])
+async def test_each_supported_algorithm_signs_and_checks(
+    tmp_path: Path, clock: ManualClock, algorithm: str
+) -> None:
+    settings = make_settings(tmp_path, signing_algorithm=algorithm)
+    async with SessionJWT(settings, clock=clock) as auth:
+        await auth.register("alice@example.com", PASSWORD)
+        pair = await auth.login("alice@example.com", PASSWORD)
+        header = jwt.get_unverified_header(pair.access_token)
+        assert header["alg"] == algorithm
+        assert header["typ"] == "at+jwt"
+        assert (await auth.check(pair.access_token)).email == "alice@example.com"
+        jwks = auth.key_ring().public_jwks()["keys"]
+        if algorithm == "HS256":
+            assert jwks == []  # a shared secret is never published
+            return
+        assert [entry["kid"] for entry in jwks] == [header["kid"]]
+        assert "d" not in jwks[0]
+        # An independent verifier with only the public JWK accepts the token.
+        public_key = jwt.PyJWK(jwks[0]).key
+        claims = jwt.decode(
+            pair.access_token,
+            public_key,
+            algorithms=[algorithm],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options={"verify_exp": False, "verify_iat": False},
+        )
+        assert claims["sid"] == pair.session_id
