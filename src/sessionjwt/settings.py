@@ -106,6 +106,20 @@ class Settings(BaseSettings):
             return [ipaddress.ip_network(str(item), strict=False) for item in value]
         return value
 
+    @field_validator(
+        "login_rate_limit_ip",
+        "login_failures_per_account",
+        "refresh_rate_limit_ip",
+        "register_rate_limit_ip",
+    )
+    @classmethod
+    def _parse_limit(cls, value: str) -> str:
+        """Fail at start-up, not at the first login, on a limit like ``"10/fortnight"``."""
+        from limits import parse
+
+        parse(value)
+        return value
+
     @model_validator(mode="after")
     def _check_lifetimes(self) -> Settings:
         if self.access_token_ttl <= timedelta(0):
