@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,11 @@ import pytest
 from fastapi import FastAPI
 
 from sessionjwt import ManualClock, SessionJWT, Settings
+from sessionjwt.db.migrate import upgrade
 from sessionjwt.server.app import create_app
+from tests import backends
 
+SKIPPED_BACKENDS: list[str] = []
 T0 = 1_800_000_000.0  # 2027-01-15: fixed so tests never depend on the wall clock
 PASSWORD = "correct horse battery staple"
 ISSUER = "https://auth.example.test"
@@ -41,9 +45,38 @@ def clock() -> ManualClock:
     return ManualClock(T0)
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """One migrated PostgreSQL database for the whole run (tables truncated per test)."""
+    reason = backends.postgres_unavailable_reason()
+    if reason is not None:
+        if backends.IN_CI:
+            pytest.fail(f"CI=true but {reason}", pytrace=False)
+        SKIPPED_BACKENDS.append(reason)
+        pytest.skip(reason)
+    name, url = backends.create_database()
+    try:
+        asyncio.run(upgrade(url))
+        yield url
+    finally:
+        backends.drop_database(name)
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    """Every test that asks for ``settings`` runs once per real database engine."""
+    if request.param == "sqlite":
+        return None  # the default: a SQLite file in the test's data dir
+    url: str = request.getfixturevalue("postgres_url")
+    asyncio.run(backends.truncate_all(url))
+    return url
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    return make_settings(tmp_path, database_url=database_url)
 
 
 @pytest.fixture
@@ -92,3 +125,13 @@ async def register_and_login(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if SKIPPED_BACKENDS:
+        bar = "!" * 78
+        terminalreporter.write_line(bar, red=True, bold=True)
+        terminalreporter.write_line(
+            "PostgreSQL tests were SKIPPED: " + SKIPPED_BACKENDS[0], red=True, bold=True
+        )
+        terminalreporter.write_line(bar, red=True, bold=True)

@@ -26,6 +26,8 @@ def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         "SESSIONJWT_ARGON2_PARALLELISM": "1",
         "COLUMNS": "250",
     }
+    if settings.database_url:
+        env["SESSIONJWT_DATABASE_URL"] = settings.database_url
     command = [sys.executable, "-m", "sessionjwt.server.cli", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
 
