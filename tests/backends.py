@@ -14,6 +14,7 @@ import secrets
 POSTGRES_ADMIN_DSN = os.environ.get(
     "SESSIONJWT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+REDIS_URL = os.environ.get("SESSIONJWT_TEST_REDIS", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TABLES = ("audit_events", "sessions", "users", "signing_keys")
 
@@ -33,6 +34,16 @@ def postgres_unavailable_reason() -> str | None:
         asyncio.run(_admin("SELECT 1"))
     except Exception as error:  # any failure to reach the server means "not here"
         return f"PostgreSQL at {POSTGRES_ADMIN_DSN} is unreachable: {error!r}"
+    return None
+
+
+def redis_unavailable_reason() -> str | None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except Exception as error:  # any failure to reach the server means "not here"
+        return f"Redis at {REDIS_URL} is unreachable: {error!r}"
     return None
 
 

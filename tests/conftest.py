@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -45,15 +46,18 @@ def clock() -> ManualClock:
     return ManualClock(T0)
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """One migrated PostgreSQL database for the whole run (tables truncated per test)."""
-    reason = backends.postgres_unavailable_reason()
+def _require(reason: str | None) -> None:
     if reason is not None:
         if backends.IN_CI:
             pytest.fail(f"CI=true but {reason}", pytrace=False)
         SKIPPED_BACKENDS.append(reason)
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """One migrated PostgreSQL database for the whole run (tables truncated per test)."""
+    _require(backends.postgres_unavailable_reason())
     name, url = backends.create_database()
     try:
         asyncio.run(upgrade(url))
@@ -62,21 +66,36 @@ def postgres_url() -> Iterator[str]:
         backends.drop_database(name)
 
 
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    _require(backends.redis_unavailable_reason())
+    return backends.REDIS_URL
+
+
 @pytest.fixture(
-    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+    params=[
+        "sqlite",
+        pytest.param("postgres+redis", marks=[pytest.mark.postgres, pytest.mark.redis]),
+    ],
 )
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
-    """Every test that asks for ``settings`` runs once per real database engine."""
+def backend(request: pytest.FixtureRequest) -> dict[str, object]:
+    """Every test that asks for ``settings`` runs once per deployment shape: the zero-set-up
+    SQLite default (same-host feed), and PostgreSQL with the Redis feed and rate limits."""
     if request.param == "sqlite":
-        return None  # the default: a SQLite file in the test's data dir
+        return {}
     url: str = request.getfixturevalue("postgres_url")
     asyncio.run(backends.truncate_all(url))
-    return url
+    return {
+        "database_url": url,
+        "redis_url": request.getfixturevalue("redis_url"),
+        # Channels and limit keys of concurrent tests (and runs) must not meet.
+        "redis_namespace": f"sjtest-{secrets.token_hex(6)}",
+    }
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str | None) -> Settings:
-    return make_settings(tmp_path, database_url=database_url)
+def settings(tmp_path: Path, backend: dict[str, object]) -> Settings:
+    return make_settings(tmp_path, **backend)
 
 
 @pytest.fixture
@@ -132,6 +151,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         bar = "!" * 78
         terminalreporter.write_line(bar, red=True, bold=True)
         terminalreporter.write_line(
-            "PostgreSQL tests were SKIPPED: " + SKIPPED_BACKENDS[0], red=True, bold=True
+            "PostgreSQL/Redis tests were SKIPPED: " + "; ".join(SKIPPED_BACKENDS),
+            red=True,
+            bold=True,
         )
         terminalreporter.write_line(bar, red=True, bold=True)

@@ -28,6 +28,9 @@ def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     }
     if settings.database_url:
         env["SESSIONJWT_DATABASE_URL"] = settings.database_url
+    if settings.redis_url:
+        env["SESSIONJWT_REDIS_URL"] = settings.redis_url
+        env["SESSIONJWT_REDIS_NAMESPACE"] = settings.redis_namespace
     command = [sys.executable, "-m", "sessionjwt.server.cli", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
 

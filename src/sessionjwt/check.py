@@ -5,7 +5,7 @@ Warm cost is two dictionary look-ups and a shared-memory read:
 1. the exact token string was fully verified before (signature, header policy, claims) →
    its parsed claims; only ``exp`` is re-judged. Equal strings are equal tokens, so nothing
    an attacker can change gets past this look-up;
-2. the invalidation feed has not moved → the in-process liveness entry for ``sid`` is current;
+2. the invalidation feed has nothing new → the in-process liveness entry for ``sid`` is current;
 3. the entry says live → the principal. Last-seen is bumped in memory and flushed in batches.
 
 A cold look-up loads the session and its user from the store; if the store cannot answer the
@@ -50,7 +50,6 @@ class RequestChecker:
         self._verified: dict[str, AccessClaims] = {}
         self._verified_max = verified_cache_size
         self._resolution = last_seen_resolution
-        self._seen_epoch = feed.read()
         self.dirty_last_seen: dict[str, float] = {}
 
     async def check(self, token: str) -> Principal:
@@ -62,12 +61,10 @@ class RequestChecker:
             del self._verified[token]
             raise TokenExpired()
 
-        epoch = self._feed.read()
-        if epoch != self._seen_epoch:
+        if self._feed.changed():
             self._cache.clear()
-            self._seen_epoch = epoch
         entry = self._cache.sessions.get(claims.sid)
-        if entry is None:
+        if entry is None or entry.user.stale:
             entry = await self._load(claims.sid)
         session = entry.session
         if session.user_id != claims.sub:

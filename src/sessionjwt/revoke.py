@@ -15,7 +15,7 @@ from sessionjwt.client import ClientInfo
 from sessionjwt.clock import Clock, storable
 from sessionjwt.errors import SessionNotFound, UserNotFound
 from sessionjwt.liveness.cache import LivenessCache
-from sessionjwt.liveness.feed import InvalidationFeed
+from sessionjwt.liveness.feed import Invalidation, InvalidationFeed
 from sessionjwt.sessions.store import SessionStore
 
 
@@ -73,7 +73,9 @@ class Revoker:
             if loaded is None or loaded[0].user_id != user_id:
                 raise SessionNotFound()
         self._cache.mark_revoked(session_id, now, str(reason))
-        self._feed.bump()
+        # Announced even when it was already revoked: retrying a revoke whose announcement
+        # failed must be able to complete it.
+        await self._feed.announce(Invalidation("session", session_id))
         return changed
 
     async def revoke_user_sessions(
@@ -103,7 +105,7 @@ class Revoker:
         if generation is None:
             raise UserNotFound()
         self._cache.set_user_generation(user_id, generation, keep_session_id)
-        self._feed.bump()
+        await self._feed.announce(Invalidation("user", user_id))
 
     async def set_user_disabled(
         self, user_id: str, disabled: bool, *, actor: str | None = None
@@ -119,4 +121,4 @@ class Revoker:
         if generation is None:
             raise UserNotFound()
         self._cache.set_user_disabled(user_id, disabled, generation)
-        self._feed.bump()
+        await self._feed.announce(Invalidation("user", user_id))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,36 @@ if TYPE_CHECKING:
 logger = logging.getLogger("sessionjwt")
 
 
+def build_feed(settings: Settings, cache: LivenessCache) -> InvalidationFeed:
+    """Pick how revokes reach other processes; refuse set-ups that would silently weaken it."""
+    url = settings.resolved_database_url
+    mode = settings.invalidation
+    if mode == "auto":
+        if settings.redis_url:
+            mode = "redis"
+        elif is_sqlite(url):
+            mode = "host"
+        else:
+            raise ConfigurationError(
+                "a shared database without Redis cannot tell other hosts about a revoke: set "
+                "SESSIONJWT_REDIS_URL, or SESSIONJWT_INVALIDATION=host to confirm that every "
+                "instance runs on this one host"
+            )
+    if mode == "redis" and settings.redis_url:
+        from sessionjwt.liveness.redis_feed import RedisFeed
+
+        return RedisFeed(
+            settings.redis_url,
+            cache,
+            channel=f"{settings.redis_namespace}:invalidations",
+            heartbeat=settings.feed_heartbeat.total_seconds(),
+            stale_after=settings.feed_stale_after.total_seconds(),
+        )
+    if is_sqlite(url) and sqlite_path(url) is None:
+        return LocalEpoch()
+    return SharedEpoch(settings.epoch_file)
+
+
 class SessionJWT:
     def __init__(
         self,
@@ -54,9 +84,10 @@ class SessionJWT:
         *,
         clock: Clock | None = None,
         database: Database | None = None,
-        throttle_storage: str = "async+memory://",
+        throttle_storage: str | None = None,
     ) -> None:
         self.settings = settings = settings or Settings()
+        self._closers: list[Callable[[], Awaitable[None]]] = []
         self.clock = clock = clock or SystemClock()
         url = settings.resolved_database_url
         self.database = database or Database.from_url(url)
@@ -64,18 +95,31 @@ class SessionJWT:
         self.sessions = SqlSessionStore(self.database)
         self.audit = AuditLog(self.database)
         self.cache = LivenessCache()
-        self.feed: InvalidationFeed = (
-            LocalEpoch()
-            if is_sqlite(url) and sqlite_path(url) is None
-            else SharedEpoch(settings.epoch_file)
-        )
+        self.feed = build_feed(settings, self.cache)
         self.password_policy = PasswordPolicy(
             settings.password_min_length, settings.password_max_length
         )
         self.hashing = PasswordHashing(
             settings.argon2_time_cost, settings.argon2_memory_cost_kib, settings.argon2_parallelism
         )
-        self.throttle = Throttle(throttle_storage)
+        if throttle_storage is not None:
+            self.throttle = Throttle(throttle_storage)
+        elif settings.redis_url:  # counters shared by every instance, never per-process
+            from redis.asyncio import ConnectionPool
+
+            pool = ConnectionPool.from_url(
+                settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0
+            )
+            self.throttle = Throttle(
+                f"async+{settings.redis_url}",
+                key_prefix=f"{settings.redis_namespace}:limits",
+                implementation="redispy",
+                wrap_exceptions=True,
+                connection_pool=pool,
+            )
+            self._closers.append(pool.disconnect)
+        else:
+            self.throttle = Throttle("async+memory://")
         self._ring: KeyRing | None = None
         self._chain: SuccessorChain | None = None
         self.codec = AccessTokenCodec(
@@ -138,6 +182,7 @@ class SessionJWT:
             self._chain = SuccessorChain(derive_subkey(master_key, "refresh-successor"))
             keystore = KeyStore(self.database, master_key)
             self._ring = await keystore.load_ring(self.settings.signing_algorithm, self.clock.now())
+            await self.feed.start()
             self._flusher = asyncio.create_task(self._flush_last_seen_forever())
             self._started = True
 
@@ -150,7 +195,9 @@ class SessionJWT:
         with contextlib.suppress(StoreUnavailable):
             await self.flush_last_seen()
         await self.database.dispose()
-        self.feed.close()
+        await self.feed.close()
+        for closer in self._closers:
+            await closer()
         self._started = False
 
     async def __aenter__(self) -> SessionJWT:

@@ -50,6 +50,29 @@ class Settings(BaseSettings):
         "Default: `master.key` in data_dir. Keep it outside the database's backups.",
     )
 
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for cross-instance revocation fan-out and shared rate limits.",
+    )
+    redis_namespace: str = Field(
+        default="sessionjwt",
+        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        description="Prefix of the pub/sub channel and rate-limit keys in Redis.",
+    )
+    invalidation: Literal["auto", "host", "redis"] = Field(
+        default="auto",
+        description="How a revoke reaches other processes: `redis` (many hosts), `host` (a "
+        "shared-memory counter: processes on ONE host only). `auto` picks redis when "
+        "redis_url is set, host on SQLite, and refuses to start on another database "
+        "without Redis unless `host` is chosen explicitly.",
+    )
+    feed_heartbeat: Duration = timedelta(milliseconds=200)
+    feed_stale_after: Duration = Field(
+        default=timedelta(seconds=1),
+        description="With Redis: after this long without hearing its own heartbeat an "
+        "instance stops trusting memory and reads the store on every check.",
+    )
+
     issuer: str = "http://127.0.0.1:8000"
     audience: str = "sessionjwt"
     client_id: str = Field(
@@ -126,6 +149,10 @@ class Settings(BaseSettings):
             raise ValueError("access_token_ttl must be positive")
         if self.session_lifetime < self.access_token_ttl:
             raise ValueError("session_lifetime must be at least access_token_ttl")
+        if self.invalidation == "redis" and not self.redis_url:
+            raise ValueError("invalidation=redis needs redis_url")
+        if self.feed_stale_after <= self.feed_heartbeat:
+            raise ValueError("feed_stale_after must exceed feed_heartbeat")
         if self.password_max_length < self.password_min_length:
             raise ValueError("password_max_length must be >= password_min_length")
         return self

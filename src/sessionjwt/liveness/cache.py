@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sessionjwt.liveness.feed import Invalidation
 from sessionjwt.principal import Principal
 from sessionjwt.sessions.model import SessionRecord, UserState
 
@@ -75,6 +76,19 @@ class LivenessCache:
         if user is not None:
             user.disabled = disabled
             user.session_generation = generation
+
+    def forget_user(self, user_id: str) -> None:
+        """Another process changed this user: every session of theirs reloads (O(1) here)."""
+        self._bump()
+        user = self._users.pop(user_id, None)
+        if user is not None:
+            user.stale = True
+
+    def apply(self, change: Invalidation) -> None:
+        if change.kind == "session":
+            self.forget_session(change.id)
+        else:
+            self.forget_user(change.id)
 
     def forget_session(self, session_id: str) -> None:
         self._bump()

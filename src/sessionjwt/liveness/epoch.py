@@ -4,8 +4,9 @@ SQLite has no cross-process change notification, and the zero-setup deployment s
 than one process writing: the CLI's 2 AM ``sessions revoke``, or several uvicorn workers. Every
 writer bumps this counter *after* its transaction commits and *before* its call returns; every
 request check reads it (one aligned 8-byte load, no system call) and drops its liveness state
-when it moved. So a revoke made anywhere on this host is seen by the next request everywhere on
-this host. Across hosts this cannot work; that is what the Redis feed is for.
+when another process moved it. So a revoke made anywhere on this host is seen by the next
+request everywhere on this host. Across hosts this cannot work; that is what the Redis feed is
+for (:mod:`.redis_feed`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import mmap
 import os
 import struct
 from pathlib import Path
+
+from sessionjwt.liveness.feed import Invalidation
 
 _COUNTER = struct.Struct("<Q")
 
@@ -30,37 +33,49 @@ class SharedEpoch:
         finally:
             os.close(descriptor)
         self._lock_path = path.with_name(path.name + ".lock")
+        self._seen = self._read()
 
-    def read(self) -> int:
+    def _read(self) -> int:
         return int(_COUNTER.unpack_from(self._map, 0)[0])
 
-    def bump(self) -> int:
-        """Increment under an exclusive lock (writers only); return the new value."""
+    def changed(self) -> bool:
+        value = self._read()
+        if value == self._seen:
+            return False
+        self._seen = value
+        return True
+
+    async def announce(self, change: Invalidation) -> None:
+        """Increment under an exclusive lock. Our own bump does not count as news to us (we
+        updated our memory in place), unless someone else's bump is also unseen."""
         descriptor = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
-            value = (self.read() + 1) % (1 << 64)
-            _COUNTER.pack_into(self._map, 0, value)
-            return value
+            value = self._read()
+            _COUNTER.pack_into(self._map, 0, (value + 1) % (1 << 64))
+            if value == self._seen:
+                self._seen = (value + 1) % (1 << 64)
         finally:
             os.close(descriptor)  # closing releases the lock
 
-    def close(self) -> None:
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
         self._map.close()
 
 
 class LocalEpoch:
-    """A feed for a single process (e.g. SQLite ``:memory:``): nothing to hear from elsewhere."""
+    """A single process with a private database (SQLite ``:memory:``): no one else to hear."""
 
-    def __init__(self) -> None:
-        self._value = 0
+    def changed(self) -> bool:
+        return False
 
-    def read(self) -> int:
-        return self._value
+    async def announce(self, change: Invalidation) -> None:
+        return None
 
-    def bump(self) -> int:
-        self._value += 1
-        return self._value
+    async def start(self) -> None:
+        return None
 
-    def close(self) -> None:
+    async def close(self) -> None:
         return None

@@ -38,6 +38,7 @@ class UserState:
     roles: tuple[str, ...]
     disabled: bool
     session_generation: int
+    stale: bool = False  # set when another process changed this user: reload before trusting
 
 
 def liveness_error(session: SessionRecord, user: UserState, now: float) -> SessionJWTError | None:

@@ -1,0 +1,172 @@
+"""Cross-instance invalidation over Redis pub/sub, with a self-heartbeat that bounds staleness.
+
+Every instance subscribes to one channel. A committed revoke publishes ``s:<session id>`` or
+``u:<user id>``; each listener drops exactly that from its memory, so the next request there
+reloads it from the store. Pub/sub is fire-and-forget, so a listener must know when it might
+have missed something. Each instance therefore publishes a heartbeat every
+``heartbeat`` seconds *on the same channel* and listens for its own: hearing it proves the
+whole path (our publish → Redis → our subscription) is alive up to that moment. While the last
+heartbeat heard is older than ``stale_after`` — Redis restarted, a connection dropped or hung —
+:meth:`changed` answers True on every call, so every request check reads the store (slower,
+never wrong) until the subscription is back, and on resubscribing all memory is dropped once
+(messages may have been lost while away).
+
+Guarantee: a revoke that returned on any instance is refused by an instance whose feed is
+healthy as soon as the message arrives (pub/sub latency, typically well under a millisecond on
+a LAN), and by an instance whose feed is broken no later than ``stale_after`` after its last
+heartbeat. If the revoking instance cannot publish, the revoke call fails with 503 (the revoke
+itself is durable; retrying it re-announces).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from sessionjwt.errors import StoreUnavailable
+from sessionjwt.liveness.cache import LivenessCache
+from sessionjwt.liveness.feed import Invalidation
+
+logger = logging.getLogger("sessionjwt.feed")
+HEARTBEAT_PREFIX = "h:"
+
+
+class RedisFeed:
+    def __init__(
+        self,
+        url: str,
+        cache: LivenessCache,
+        *,
+        channel: str = "sessionjwt:invalidations",
+        heartbeat: float = 0.2,
+        stale_after: float = 1.0,
+    ) -> None:
+        if stale_after <= heartbeat:
+            raise ValueError("stale_after must exceed the heartbeat interval")
+        self._url = url
+        self._cache = cache
+        self._channel = channel
+        self._heartbeat = heartbeat
+        self._stale_after = stale_after
+        self._instance = secrets.token_hex(8)
+        self._heard_at = -float("inf")  # monotonic time of our own last heartbeat, heard back
+        self._resubscribed = False
+        self._publisher: Redis | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.messages_applied = 0
+        self._first_heartbeat = asyncio.Event()
+
+    # -- the per-request question ----------------------------------------------------------
+
+    def changed(self) -> bool:
+        if time.monotonic() - self._heard_at > self._stale_after:
+            return True  # cannot vouch for memory: every check goes to the store
+        if self._resubscribed:
+            self._resubscribed = False
+            return True
+        return False
+
+    @property
+    def healthy(self) -> bool:
+        return time.monotonic() - self._heard_at <= self._stale_after
+
+    # -- announcing ------------------------------------------------------------------------
+
+    async def announce(self, change: Invalidation) -> None:
+        try:
+            await self._client().publish(self._channel, change.encode())
+        except (RedisError, OSError) as error:
+            raise StoreUnavailable(
+                "The revoke is recorded but could not be announced to other instances; retry."
+            ) from error
+
+    def _client(self) -> Redis:
+        if self._publisher is None:
+            self._publisher = Redis.from_url(
+                self._url, socket_timeout=1.0, socket_connect_timeout=1.0
+            )
+        return self._publisher
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._listen_forever(), name="sessionjwt-feed-listen"),
+            asyncio.create_task(self._beat_forever(), name="sessionjwt-feed-heartbeat"),
+        ]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._first_heartbeat.wait(), timeout=5.0)
+        if not self.healthy:
+            logger.error("Redis feed not healthy at start-up; checks read the store meanwhile")
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._publisher is not None:
+            await self._publisher.aclose()
+            self._publisher = None
+
+    # -- background work -------------------------------------------------------------------
+
+    async def _beat_forever(self) -> None:
+        beat = f"{HEARTBEAT_PREFIX}{self._instance}"
+        while True:
+            with contextlib.suppress(RedisError, OSError):
+                await self._client().publish(self._channel, beat)
+            await asyncio.sleep(self._heartbeat)
+
+    async def _listen_forever(self) -> None:
+        backoff = 0.05
+        while True:
+            connection = Redis.from_url(
+                self._url, socket_timeout=self._stale_after, socket_connect_timeout=1.0
+            )
+            try:
+                async with connection.pubsub() as pubsub:
+                    await pubsub.subscribe(self._channel)
+                    # Anything published while we were away is lost: drop all memory once.
+                    self._cache.clear()
+                    self._resubscribed = True
+                    backoff = 0.05
+                    await self._consume(pubsub)
+            except (RedisError, OSError, TimeoutError) as error:
+                logger.warning("Redis feed lost (%s); reading the store until it is back", error)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await connection.aclose()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 1.0)
+
+    async def _consume(self, pubsub: Any) -> None:
+        own_beat = f"{HEARTBEAT_PREFIX}{self._instance}"
+        subscribed_at = time.monotonic()
+        while True:
+            message = await pubsub.get_message(
+                ignore_subscribe_messages=True, timeout=self._heartbeat
+            )
+            if message is None:
+                silent_since = max(self._heard_at, subscribed_at)
+                if time.monotonic() - silent_since > self._stale_after:
+                    raise TimeoutError("no heartbeat heard within the staleness bound")
+                continue
+            data = message.get("data")
+            text = data.decode() if isinstance(data, bytes) else str(data)
+            if text == own_beat:
+                self._heard_at = time.monotonic()
+                self._first_heartbeat.set()
+                continue
+            change = Invalidation.decode(text)
+            if change is not None:
+                self._cache.apply(change)
+                self.messages_applied += 1
