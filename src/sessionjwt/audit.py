@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sessionjwt.clock import to_datetime
@@ -93,6 +93,21 @@ class AuditLog:
     async def record(self, *events: AuditEvent) -> None:
         async with self._db.write() as connection:
             await write_events(connection, events)
+
+    async def prune(self, before: float, batch_size: int) -> int:
+        """Delete up to ``batch_size`` events older than ``before`` (retention, bounded)."""
+        victims = (
+            select(audit_events.c.id)
+            .where(audit_events.c.at < to_datetime(before))
+            .order_by(audit_events.c.id)
+            .limit(batch_size)
+            .scalar_subquery()
+        )
+        async with self._db.write() as connection:
+            result = await connection.execute(
+                delete(audit_events).where(audit_events.c.id.in_(victims))
+            )
+        return int(result.rowcount or 0)
 
     async def query(
         self,

@@ -22,7 +22,7 @@ from sessionjwt.errors import ConfigurationError, InvalidCredentials, StoreUnava
 from sessionjwt.issue import SessionIssuer, SessionLifetimes, TokenPair
 from sessionjwt.liveness.cache import LivenessCache
 from sessionjwt.liveness.epoch import LocalEpoch, SharedEpoch
-from sessionjwt.liveness.feed import InvalidationFeed
+from sessionjwt.liveness.feed import Invalidation, InvalidationFeed
 from sessionjwt.login import Authenticator
 from sessionjwt.passwords import PasswordHashing, PasswordPolicy
 from sessionjwt.principal import Principal
@@ -155,7 +155,7 @@ class SessionJWT:
         self.revoker = Revoker(self.sessions, self.cache, self.feed, clock)
         self._started = False
         self._start_lock = asyncio.Lock()
-        self._flusher: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
         self._dependencies: Dependency | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -183,15 +183,19 @@ class SessionJWT:
             keystore = KeyStore(self.database, master_key)
             self._ring = await keystore.load_ring(self.settings.signing_algorithm, self.clock.now())
             await self.feed.start()
-            self._flusher = asyncio.create_task(self._flush_last_seen_forever())
+            self._background = [
+                asyncio.create_task(self._flush_last_seen_forever(), name="sessionjwt-last-seen"),
+                asyncio.create_task(self._prune_forever(), name="sessionjwt-prune"),
+            ]
             self._started = True
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-            self._flusher = None
+                await task
+        self._background = []
         with contextlib.suppress(StoreUnavailable):
             await self.flush_last_seen()
         await self.database.dispose()
@@ -359,6 +363,13 @@ class SessionJWT:
         await self.start()
         await self.revoker.set_user_disabled(user_id, disabled, actor=actor)
 
+    async def set_user_roles(self, user_id: str, roles: Sequence[str]) -> None:
+        """Change roles; every instance re-reads the user before its next check."""
+        await self.start()
+        await self.users.set_roles(user_id, roles)
+        self.cache.forget_user(user_id)
+        await self.feed.announce(Invalidation("user", user_id))
+
     async def list_sessions(self, user_id: str) -> list[SessionRecord]:
         await self.start()
         return await self.sessions.list_live(user_id, self.clock.now())
@@ -374,6 +385,41 @@ class SessionJWT:
                 current = self.checker.dirty_last_seen.get(session_id, 0.0)
                 self.checker.dirty_last_seen[session_id] = max(current, seen)
             raise
+
+    async def prune(self) -> tuple[int, int]:
+        """Delete ended sessions and expired audit rows in bounded batches; (sessions, events).
+
+        Runs in the background every ``prune_interval``; safe on several instances at once."""
+        settings = self.settings
+        now = self.clock.now()
+        totals = [0, 0]
+        jobs = (
+            (0, self.sessions.prune_ended, now - settings.ended_session_retention.total_seconds()),
+            (1, self.audit.prune, now - settings.audit_retention.total_seconds()),
+        )
+        for index, job, cutoff in jobs:
+            while True:
+                deleted = await job(cutoff, settings.prune_batch_size)
+                totals[index] += deleted
+                if deleted < settings.prune_batch_size:
+                    break
+                await asyncio.sleep(0)  # let requests in between batches
+        return totals[0], totals[1]
+
+    async def _prune_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.prune_interval.total_seconds())
+            try:
+                sessions_deleted, events_deleted = await self.prune()
+            except StoreUnavailable:
+                logger.warning("pruning skipped: store unavailable")
+                continue
+            if sessions_deleted or events_deleted:
+                logger.info(
+                    "pruned %d ended sessions and %d audit events",
+                    sessions_deleted,
+                    events_deleted,
+                )
 
     async def _flush_last_seen_forever(self) -> None:
         interval = max(1.0, self.settings.last_seen_resolution.total_seconds())

@@ -101,6 +101,17 @@ class Settings(BaseSettings):
         description="Last-seen is written to the database at most this often per session.",
     )
 
+    prune_interval: Duration = Field(
+        default=timedelta(minutes=5),
+        description="How often each instance deletes ended sessions and old audit rows.",
+    )
+    prune_batch_size: int = Field(default=1000, ge=10, le=100_000)
+    ended_session_retention: Duration = Field(
+        default=timedelta(days=1),
+        description="Revoked or expired sessions are deleted this long after they ended.",
+    )
+    audit_retention: Duration = Field(default=timedelta(days=365))
+
     max_token_bytes: int = Field(default=8192, ge=512, le=65536)
     verified_token_cache_size: int = Field(default=100_000, ge=0)
 

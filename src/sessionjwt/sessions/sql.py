@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sessionjwt.audit import AuditEvent, write_events
@@ -214,6 +214,18 @@ class SqlSessionStore:
             rows = await connection.execute(statement)
             records = [session_from_row(row) for row in rows]
         return [record for record in records if now < record.last_seen_at + record.idle_timeout]
+
+    async def prune_ended(self, ended_before: float, batch_size: int) -> int:
+        moment = to_datetime(ended_before)
+        victims = (
+            select(sessions.c.id)
+            .where(or_(sessions.c.expires_at < moment, sessions.c.revoked_at < moment))
+            .limit(batch_size)
+            .scalar_subquery()
+        )
+        async with self._db.write() as connection:
+            result = await connection.execute(delete(sessions).where(sessions.c.id.in_(victims)))
+        return int(result.rowcount or 0)
 
     async def touch(self, last_seen: Mapping[str, float]) -> None:
         if not last_seen:

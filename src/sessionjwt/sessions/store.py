@@ -59,6 +59,11 @@ class SessionStore(Protocol):
 
     async def list_live(self, user_id: str, now: float) -> list[SessionRecord]: ...
 
+    async def prune_ended(self, ended_before: float, batch_size: int) -> int:
+        """Delete up to ``batch_size`` sessions that expired or were revoked before
+        ``ended_before``; returns how many (bounded, so one call never holds locks long)."""
+        ...
+
     async def touch(self, last_seen: Mapping[str, float]) -> None:
         """Persist coalesced last-seen times (never moves one backwards)."""
         ...
