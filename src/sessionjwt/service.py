@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from sessionjwt.audit import AuditEvent, AuditEventType, AuditLog
+from sessionjwt.background import cancel_all
 from sessionjwt.check import RequestChecker
 from sessionjwt.client import ClientInfo
 from sessionjwt.clock import Clock, SystemClock
@@ -190,11 +191,7 @@ class SessionJWT:
             self._started = True
 
     async def close(self) -> None:
-        for task in self._background:
-            task.cancel()
-        for task in self._background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._background)
         self._background = []
         with contextlib.suppress(StoreUnavailable):
             await self.flush_last_seen()

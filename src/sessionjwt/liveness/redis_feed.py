@@ -30,6 +30,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from sessionjwt.background import cancel_all
 from sessionjwt.errors import StoreUnavailable
 from sessionjwt.liveness.cache import LivenessCache
 from sessionjwt.liveness.feed import Invalidation
@@ -107,11 +108,7 @@ class RedisFeed:
             logger.error("Redis feed not healthy at start-up; checks read the store meanwhile")
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         self._tasks = []
         if self._publisher is not None:
             await self._publisher.aclose()
