@@ -52,6 +52,14 @@ def _when(seconds: float | None) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+async def _preflight(auth: SessionJWT) -> None:
+    """Fail before binding the port, with one readable line, on a stale schema or a bad key."""
+    try:
+        await auth.start()
+    finally:
+        await auth.close()
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
@@ -62,8 +70,10 @@ def serve(
 
     from sessionjwt.server.app import create_app
 
+    settings = Settings()
     try:
-        application = create_app(Settings())
+        asyncio.run(_preflight(SessionJWT(settings)))
+        application = create_app(settings)
     except ConfigurationError as error:
         errors.print(f"[red]configuration error[/red]: {error}")
         raise typer.Exit(2) from error
