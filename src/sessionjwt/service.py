@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,12 @@ from sessionjwt.client import ClientInfo
 from sessionjwt.clock import Clock, SystemClock
 from sessionjwt.db.engine import Database, is_sqlite, sqlite_path
 from sessionjwt.db.migrate import current_revision, head_revision, upgrade
-from sessionjwt.errors import ConfigurationError, InvalidCredentials, StoreUnavailable
+from sessionjwt.errors import (
+    ConfigurationError,
+    InvalidCredentials,
+    InvalidEmail,
+    StoreUnavailable,
+)
 from sessionjwt.issue import SessionIssuer, SessionLifetimes, TokenPair
 from sessionjwt.liveness.cache import LivenessCache
 from sessionjwt.liveness.epoch import LocalEpoch, SharedEpoch
@@ -76,6 +82,15 @@ def build_feed(settings: Settings, cache: LivenessCache) -> InvalidationFeed:
     if is_sqlite(url) and sqlite_path(url) is None:
         return LocalEpoch()
     return SharedEpoch(settings.epoch_file)
+
+
+def _account_key(email: str) -> str:
+    """Failures are counted per account, under the same normalisation the account is found by,
+    so a fullwidth or upper-case spelling of an address cannot buy a fresh count."""
+    try:
+        return normalise_email(email)
+    except InvalidEmail:
+        return unicodedata.normalize("NFKC", email).strip().casefold()[:320]
 
 
 class SessionJWT:
@@ -266,7 +281,7 @@ class SessionJWT:
         """Check credentials (throttled per client IP and per account); the user, or 401."""
         await self.start()
         client = client or ClientInfo()
-        account_key = email.strip().casefold()[:320]
+        account_key = _account_key(email)
         if client.ip:
             await self.throttle.hit(self.settings.login_rate_limit_ip, "login-ip", client.ip)
         limit = self.settings.login_failures_per_account

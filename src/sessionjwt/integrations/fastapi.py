@@ -257,10 +257,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if not isinstance(error, RequestValidationError):
             raise error
         fields = [
-            {
-                "field": ".".join(str(part) for part in item.get("loc", ())[1:]) or "body",
-                "message": item.get("msg", "invalid"),
-            }
+            {"field": _field_name(item), "message": item.get("msg", "invalid")}
             for item in error.errors()
         ]
         names = ", ".join(field["field"] for field in fields)
@@ -271,6 +268,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(SessionJWTError, on_sessionjwt_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+
+
+def _field_name(item: dict[str, Any]) -> str:
+    """``body.email`` → ``email``; unparseable JSON is about the body, not a character offset."""
+    if item.get("type") == "json_invalid":
+        return "body"
+    parts = [str(part) for part in item.get("loc", ())[1:]]
+    return ".".join(parts) or "body"
 
 
 def protect(app: FastAPI, auth: "SessionJWT", *, public_paths: Iterable[str] | None = None) -> None:
@@ -293,5 +298,5 @@ def protect(app: FastAPI, auth: "SessionJWT", *, public_paths: Iterable[str] | N
     app.add_middleware(
         GuardMiddleware,
         check=auth.check,
-        is_public_request=PublicRoutes(lambda: app.router.routes, public_paths),
+        is_public_request=PublicRoutes(app.router, public_paths),
     )

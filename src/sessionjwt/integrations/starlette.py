@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,9 +126,9 @@ def _rules(routes: Iterable[Any], prefix: str = "") -> list[_Rule]:
             continue
         regex, _, _ = compile_path(path)
         methods = getattr(context, "methods", None)
-        allowed = (
-            frozenset(methods) | ({"HEAD"} if "GET" in methods else set()) if methods else None
-        )
+        # The route's own method set, as the router will match it (Starlette adds HEAD to
+        # GET routes itself; FastAPI does not, and answers HEAD with 405).
+        allowed = frozenset(methods) if methods else None
         rules.append(_Rule(regex, allowed, is_public(getattr(context, "endpoint", None))))
     return rules
 
@@ -146,24 +146,31 @@ class PublicRoutes:
     """Decides whether a request resolves to a public endpoint, trying routes in router order.
 
     Only a request whose first matching route is marked public passes unauthenticated; an
-    unknown path, a method no route takes, or a route added after the table was built (it is
-    rebuilt when the route count changes) is protected. Errors of this table fail closed.
+    unknown path or a method no route takes is protected. Before every decision the table is
+    compared with the router's version (FastAPI bumps it whenever any router in the tree,
+    included ones too, gains a route; FastAPI itself reads it on every request), so a route
+    added at any time is judged like the others.
     """
 
     def __init__(
         self,
-        routes: Callable[[], Sequence[Any]],
+        router: Any,
         public_paths: Iterable[str] = (),
         max_cached: int = 10_000,
     ) -> None:
-        self._routes = routes
+        self._router = router
         self._public_paths = frozenset(public_paths)
-        self._rules: list[_Rule] | None = None
-        self._built_for = -1
+        self._rules: list[_Rule] = []
+        self._version: object = object()  # matches nothing: build on first use
         self._decisions: dict[tuple[str, str, str], bool] = {}
         self._max_cached = max_cached
 
     def __call__(self, scope: Scope) -> bool:
+        version = _routes_version(self._router)
+        if version != self._version:
+            self._rules = _rules(self._router.routes)
+            self._decisions = {}
+            self._version = version
         key = (scope["type"], scope.get("method", ""), scope["path"])
         decision = self._decisions.get(key)
         if decision is None:
@@ -177,16 +184,30 @@ class PublicRoutes:
         path = _route_path(scope)
         if path in self._public_paths:
             return True
-        routes = self._routes()
-        if self._rules is None or self._built_for != len(routes):
-            self._rules, self._built_for = _rules(routes), len(routes)
-            self._decisions = {}
         method = scope.get("method", "GET") if scope["type"] == "http" else "GET"
         for rule in self._rules:
             decided = rule.decide(method, path)
             if decided is not None:
                 return decided
         return False
+
+
+def _routes_version(router: Any) -> object:
+    """A value that changes whenever a route is added anywhere in the router tree."""
+    versioned = getattr(router, "_get_routes_version", None)
+    if callable(versioned):  # FastAPI >= 0.13x: counts every nested included router
+        return versioned()
+    return _route_count(router.routes)
+
+
+def _route_count(routes: Iterable[Any]) -> int:
+    total = 0
+    for route in routes:
+        total += 1
+        nested = getattr(route, "routes", None)
+        if nested:
+            total += _route_count(nested)
+    return total
 
 
 class GuardMiddleware:
