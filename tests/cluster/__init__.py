@@ -1,0 +1,1 @@
+"""Real multi-process tests: N ``sessionjwt serve`` processes on PostgreSQL + Redis."""
