@@ -37,7 +37,7 @@ bench: install
 
 bench-http: install
 	@command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
-	$(BIN)/python benchmarks/http.py
+	$(BIN)/python benchmarks/http_throughput.py
 
 bench-visibility: install
 	$(BIN)/python benchmarks/visibility.py

@@ -1,0 +1,209 @@
+"""The apps `benchmarks/http_throughput.py` loads with wrk still answer as the benchmark assumes: 200 with
+their token, 401 without it (so the load really goes through each authentication path).
+
+In process over ASGI: no wrk, no uvicorn, and no timing asserted. The rows on Redis and
+PostgreSQL run only when those servers are reachable and are skipped otherwise, even in CI:
+these are benchmark helpers, not product tests (the product runs on both in its own suite).
+
+No ``from __future__ import annotations``, like the apps it loads.
+"""
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from benchmarks import http_throughput as bench
+from benchmarks import http_apps
+from fastapi import FastAPI
+
+from sessionjwt.db.migrate import upgrade
+from tests import backends
+
+SetEnv = Callable[[Mapping[str, str]], None]
+
+
+@pytest.fixture
+def set_env(monkeypatch: pytest.MonkeyPatch) -> SetEnv:
+    """Replace the benchmark's variables (and the caller's SESSIONJWT_*) for this test only."""
+    for name in list(os.environ):
+        if name.startswith(("SESSIONJWT_", "SJBENCH_")):
+            monkeypatch.delenv(name)
+
+    def apply(env: Mapping[str, str]) -> None:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+
+    return apply
+
+
+@pytest.fixture(scope="module")
+def redis_reason() -> str | None:
+    return backends.redis_unavailable_reason()
+
+
+@pytest.fixture(scope="module")
+def postgres_reason() -> str | None:
+    return backends.postgres_unavailable_reason()
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan run, as uvicorn would, behind an in-process client."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+async def assert_guarded(
+    client: httpx.AsyncClient, token: str, refused: Sequence[str | None]
+) -> None:
+    answer = await client.get("/hello", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["message"] == "hello"
+    for bad in refused:
+        headers = {"Authorization": f"Bearer {bad}"} if bad else {}
+        refusal = await client.get("/hello", headers=headers)
+        assert refusal.status_code == 401, (bad, refusal.text)
+
+
+async def test_no_auth_app_answers_everyone(set_env: SetEnv) -> None:
+    set_env({http_apps.APP_ENV: "none"})
+
+    async with serving(http_apps.app_from_env()) as client:
+        answer = await client.get("/hello")
+
+    assert answer.status_code == 200
+    assert answer.json() == {"message": "hello", "user": "anonymous"}
+
+
+async def test_sessionjwt_app_needs_a_live_session(tmp_path: Path, set_env: SetEnv) -> None:
+    env = bench.sessionjwt_env(tmp_path)
+    token, revoked = await bench.mint_sessionjwt_tokens(bench.settings_from_env(env))
+    set_env({**env, http_apps.APP_ENV: "sessionjwt"})
+
+    async with serving(http_apps.app_from_env()) as client:
+        await assert_guarded(client, token, [None, bench.tampered(token), revoked])
+
+
+async def test_sessionjwt_app_on_postgres_and_redis(
+    tmp_path: Path, set_env: SetEnv, postgres_reason: str | None, redis_reason: str | None
+) -> None:
+    if postgres_reason or redis_reason:
+        pytest.skip(postgres_reason or redis_reason or "")
+    database = await bench.create_database()
+    env: dict[str, str] = {}
+    try:
+        url = bench.database_dsn(database).replace("postgresql://", "postgresql+asyncpg://")
+        await upgrade(url)
+        env = bench.sessionjwt_env(tmp_path, url)
+        token, revoked = await bench.mint_sessionjwt_tokens(bench.settings_from_env(env))
+        set_env({**env, http_apps.APP_ENV: "sessionjwt"})
+        async with serving(http_apps.app_from_env()) as client:
+            await assert_guarded(client, token, [None, bench.tampered(token), revoked])
+    finally:
+        await bench.drop_database(database)
+        if "SESSIONJWT_REDIS_NAMESPACE" in env:
+            await bench.forget_redis(
+                backends.REDIS_URL, namespace=env["SESSIONJWT_REDIS_NAMESPACE"]
+            )
+
+
+async def test_pyjwt_app_needs_a_valid_signature(set_env: SetEnv) -> None:
+    key = secrets.token_bytes(32)
+    token = bench.pyjwt_token(key, bench.new_session_id())
+    foreign = bench.pyjwt_token(secrets.token_bytes(32), bench.new_session_id())
+    set_env(bench.pyjwt_env("pyjwt", key))
+
+    async with serving(http_apps.app_from_env()) as client:
+        await assert_guarded(client, token, [None, bench.tampered(token), foreign])
+
+
+async def test_pyjwt_redis_app_needs_the_session_key(
+    set_env: SetEnv, redis_reason: str | None
+) -> None:
+    if redis_reason:
+        pytest.skip(redis_reason)
+    key, session_id = secrets.token_bytes(32), bench.new_session_id()
+    set_env(bench.pyjwt_env("pyjwt-redis", key, **{http_apps.REDIS_ENV: backends.REDIS_URL}))
+    await bench.seed_redis(backends.REDIS_URL, session_id, bench.PYJWT_USER)
+    try:
+        async with serving(http_apps.app_from_env()) as client:
+            await assert_guarded(
+                client,
+                bench.pyjwt_token(key, session_id),
+                [None, bench.pyjwt_token(key, bench.new_session_id())],
+            )
+    finally:
+        await bench.forget_redis(backends.REDIS_URL, [http_apps.redis_key(session_id)])
+
+
+async def test_pyjwt_postgres_app_needs_the_session_row(
+    set_env: SetEnv, postgres_reason: str | None
+) -> None:
+    if postgres_reason:
+        pytest.skip(postgres_reason)
+    key, session_id = secrets.token_bytes(32), bench.new_session_id()
+    database = await bench.create_database()
+    try:
+        dsn = bench.database_dsn(database)
+        await bench.seed_postgres(dsn, session_id, bench.PYJWT_USER)
+        set_env(bench.pyjwt_env("pyjwt-postgres", key, **{http_apps.POSTGRES_ENV: dsn}))
+        async with serving(http_apps.app_from_env()) as client:
+            await assert_guarded(
+                client,
+                bench.pyjwt_token(key, session_id),
+                [None, bench.pyjwt_token(key, bench.new_session_id())],
+            )
+    finally:
+        await bench.drop_database(database)
+
+
+def test_uvicorn_target_is_built_from_the_environment(set_env: SetEnv) -> None:
+    set_env({http_apps.APP_ENV: "none"})
+    try:
+        assert isinstance(http_apps.app, FastAPI)
+    finally:
+        vars(http_apps).pop("app", None)  # built on access and kept: forget it again
+
+    set_env({http_apps.APP_ENV: "pyjwt"})
+    with pytest.raises(RuntimeError, match="SJBENCH_JWT_KEY is not set"):
+        http_apps.app_from_env()
+    set_env({http_apps.APP_ENV: "nonsense"})
+    with pytest.raises(RuntimeError, match="must be one of"):
+        http_apps.app_from_env()
+
+
+WRK_OUTPUT = """\
+Running 3s test @ http://127.0.0.1:40000/hello
+  1 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     5.60ms    1.20ms  30.00ms   90.00%
+    Req/Sec     5.70k   300.00     6.00k    70.00%
+  Latency Distribution
+     50%  850.00us
+     75%    5.80ms
+     90%    6.50ms
+     99%    1.20s
+  17100 requests in 3.00s, 2.50MB read
+  Socket errors: connect 0, read 0, write 0, timeout 3
+  Non-2xx or 3xx responses: 7
+Requests/sec:   5699.52
+Transfer/sec:    853.25KB
+"""
+
+
+def test_wrk_output_is_read_with_its_units() -> None:
+    run = bench.parse_wrk(WRK_OUTPUT)
+
+    assert run.requests_per_s == pytest.approx(5699.52)
+    assert run.p50_ms == pytest.approx(0.85)
+    assert run.p99_ms == pytest.approx(1200.0)
+    assert (run.requests, run.non_2xx) == (17100, 7)
+    assert run.socket_errors == "connect 0, read 0, write 0, timeout 3"
+    with pytest.raises(RuntimeError, match="cannot read"):
+        bench.parse_wrk("wrk: connection refused")
