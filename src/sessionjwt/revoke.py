@@ -75,7 +75,7 @@ class Revoker:
         self._cache.mark_revoked(session_id, now, str(reason))
         # Announced even when it was already revoked: retrying a revoke whose announcement
         # failed must be able to complete it.
-        await self._feed.announce(Invalidation("session", session_id))
+        await self._feed.announce(Invalidation("session", session_id, reason=str(reason)))
         return changed
 
     async def revoke_user_sessions(
@@ -105,7 +105,9 @@ class Revoker:
         if generation is None:
             raise UserNotFound()
         self._cache.set_user_generation(user_id, generation, keep_session_id)
-        await self._feed.announce(Invalidation("user", user_id))
+        await self._feed.announce(
+            Invalidation("user", user_id, generation=generation, kept_session=keep_session_id)
+        )
 
     async def set_user_disabled(
         self, user_id: str, disabled: bool, *, actor: str | None = None
@@ -121,4 +123,6 @@ class Revoker:
         if generation is None:
             raise UserNotFound()
         self._cache.set_user_disabled(user_id, disabled, generation)
-        await self._feed.announce(Invalidation("user", user_id))
+        await self._feed.announce(
+            Invalidation("user", user_id, generation=generation, disabled=disabled)
+        )

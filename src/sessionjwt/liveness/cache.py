@@ -84,11 +84,21 @@ class LivenessCache:
         if user is not None:
             user.stale = True
 
-    def apply(self, change: Invalidation) -> None:
+    def apply(self, change: Invalidation, now: float) -> None:
+        """Apply another process's write: in place where it only narrows access, else forget."""
         if change.kind == "session":
-            self.forget_session(change.id)
+            self.mark_revoked(change.id, now, change.reason)
+            return
+        if change.generation is None or change.disabled is False:
+            self.forget_user(change.id)  # re-enabled or roles changed: the store decides
+            return
+        user = self._users.get(change.id)
+        if user is None or change.generation < user.session_generation:
+            self._bump()  # nothing held, or already newer: only stop in-flight loads landing
+        elif change.disabled:
+            self.set_user_disabled(change.id, True, change.generation)
         else:
-            self.forget_user(change.id)
+            self.set_user_generation(change.id, change.generation, change.kept_session)
 
     def forget_session(self, session_id: str) -> None:
         self._bump()

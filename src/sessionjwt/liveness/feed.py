@@ -15,20 +15,51 @@ from typing import Literal, Protocol
 
 @dataclass(frozen=True, slots=True)
 class Invalidation:
-    """What changed: one session, or everything that depends on one user."""
+    """What changed, carrying what the store now says wherever that can only narrow access.
+
+    Receivers apply a message in place, without reading the store, only when doing so can
+    refuse more and never accept more: a session is revoked (revocation is final); a user's
+    watermark moved up (``generation``, with the one session it kept) or the account was
+    disabled at that watermark. A message without those facts (re-enable, new roles) makes
+    receivers reload the user. Ordering between publishers is not assumed: watermarks only
+    move up, so a late message for a lower one is ignored.
+    """
 
     kind: Literal["session", "user"]
     id: str
+    reason: str = "revoked"  # session: why it was revoked
+    generation: int | None = None  # user: the watermark the store now holds
+    disabled: bool | None = None  # user: disabled (True) or re-enabled (False) at ``generation``
+    kept_session: str | None = None  # user: the session the new watermark kept, if any
 
     def encode(self) -> str:
-        return f"{self.kind[0]}:{self.id}"
+        if self.kind == "session":
+            return f"s:{self.id}:{self.reason}"
+        generation = "" if self.generation is None else str(self.generation)
+        flag = {None: "", True: "d", False: "e"}[self.disabled]
+        return f"u:{self.id}:{generation}:{flag}:{self.kept_session or ''}"
 
     @classmethod
     def decode(cls, text: str) -> Invalidation | None:
-        kind, _, ident = text.partition(":")
-        if not ident or kind not in ("s", "u"):
-            return None
-        return cls("session" if kind == "s" else "user", ident)
+        """The message, or None when it is not one this version understands."""
+        fields = text.split(":")
+        if fields[0] == "s" and len(fields) == 3 and fields[1] and fields[2]:
+            return cls("session", fields[1], reason=fields[2])
+        if fields[0] == "u" and len(fields) == 5 and fields[1]:
+            _, user_id, generation, flag, kept = fields
+            if not (generation == "" or generation.isdigit()) or flag not in _DISABLED:
+                return None
+            return cls(
+                "user",
+                user_id,
+                generation=int(generation) if generation else None,
+                disabled=_DISABLED[flag],
+                kept_session=kept or None,
+            )
+        return None
+
+
+_DISABLED: dict[str, bool | None] = {"": None, "d": True, "e": False}
 
 
 class InvalidationFeed(Protocol):

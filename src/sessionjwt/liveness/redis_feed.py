@@ -1,15 +1,20 @@
 """Cross-instance invalidation over Redis pub/sub, with a self-heartbeat that bounds staleness.
 
-Every instance subscribes to one channel. A committed revoke publishes ``s:<session id>`` or
-``u:<user id>``; each listener drops exactly that from its memory, so the next request there
-reloads it from the store. Pub/sub is fire-and-forget, so a listener must know when it might
-have missed something. Each instance therefore publishes a heartbeat every
-``heartbeat`` seconds *on the same channel* and listens for its own: hearing it proves the
-whole path (our publish → Redis → our subscription) is alive up to that moment. While the last
-heartbeat heard is older than ``stale_after`` — Redis restarted, a connection dropped or hung —
-:meth:`changed` answers True on every call, so every request check reads the store (slower,
-never wrong) until the subscription is back, and on resubscribing all memory is dropped once
-(messages may have been lost while away).
+Every instance subscribes to one channel. A committed revoke publishes what it changed (see
+:class:`~sessionjwt.liveness.feed.Invalidation`): a revoked session, a user's new watermark,
+a disabled account. Each listener applies it to its memory in place, so the next request
+there is refused without a store read; changes that could widen access (re-enable, roles)
+make it reload that user instead.
+
+Pub/sub is fire-and-forget, so a listener must know when it might have missed something.
+Each instance publishes a heartbeat every ``heartbeat`` seconds *on the same channel* and
+listens for its own: hearing it proves the whole path (our publish → Redis → our
+subscription) alive up to that moment. The feed counts as stale — :meth:`changed` answers
+True on every call, so every check reads the store (slower, never wrong) — while its last
+heartbeat is older than ``stale_after`` (Redis hung, a silent network), and at once when the
+subscription breaks, until our heartbeat is heard on the new one. Memory is dropped once on
+resubscribing (messages may have been lost while away), after Redis has confirmed the
+subscription, so nothing published from then on can be missed.
 
 Guarantee: a revoke that returned on any instance is refused by an instance whose feed is
 healthy as soon as the message arrives (pub/sub latency, typically well under a millisecond on
@@ -37,6 +42,7 @@ from sessionjwt.liveness.feed import Invalidation
 
 logger = logging.getLogger("sessionjwt.feed")
 HEARTBEAT_PREFIX = "h:"
+CLOSE_TIMEOUT_S = 2.0
 
 
 class RedisFeed:
@@ -63,6 +69,7 @@ class RedisFeed:
         self._tasks: list[asyncio.Task[None]] = []
         self.messages_applied = 0
         self._first_heartbeat = asyncio.Event()
+        self._closing = False
 
     # -- the per-request question ----------------------------------------------------------
 
@@ -98,6 +105,7 @@ class RedisFeed:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._closing = False
         self._tasks = [
             asyncio.create_task(self._listen_forever(), name="sessionjwt-feed-listen"),
             asyncio.create_task(self._beat_forever(), name="sessionjwt-feed-heartbeat"),
@@ -108,42 +116,67 @@ class RedisFeed:
             logger.error("Redis feed not healthy at start-up; checks read the store meanwhile")
 
     async def close(self) -> None:
-        await cancel_all(self._tasks)
+        self._closing = True
+        # Bounded: a task stuck inside redis-py's reconnect must not hang the shutdown.
+        await cancel_all(self._tasks, grace=CLOSE_TIMEOUT_S)
         self._tasks = []
         if self._publisher is not None:
-            await self._publisher.aclose()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._publisher.aclose(), timeout=CLOSE_TIMEOUT_S)
             self._publisher = None
 
     # -- background work -------------------------------------------------------------------
+    # Only cancellation or close() ends these loops: any other failure is logged and retried,
+    # since a feed that stopped would leave this instance reading the store for good.
 
     async def _beat_forever(self) -> None:
         beat = f"{HEARTBEAT_PREFIX}{self._instance}"
-        while True:
-            with contextlib.suppress(RedisError, OSError):
+        while not self._closing:
+            try:
                 await self._client().publish(self._channel, beat)
+            except (RedisError, OSError, TimeoutError):
+                pass  # the listener notices the silence and says so
+            except Exception:
+                logger.exception("Redis feed heartbeat failed; retrying")
             await asyncio.sleep(self._heartbeat)
 
     async def _listen_forever(self) -> None:
         backoff = 0.05
-        while True:
+        while not self._closing:
             connection = Redis.from_url(
                 self._url, socket_timeout=self._stale_after, socket_connect_timeout=1.0
             )
             try:
                 async with connection.pubsub() as pubsub:
                     await pubsub.subscribe(self._channel)
-                    # Anything published while we were away is lost: drop all memory once.
+                    await self._confirmed(pubsub)
+                    # Redis now delivers everything published from here on; what was
+                    # published while we were away is lost, so drop all memory once.
                     self._cache.clear()
                     self._resubscribed = True
                     backoff = 0.05
                     await self._consume(pubsub)
             except (RedisError, OSError, TimeoutError) as error:
                 logger.warning("Redis feed lost (%s); reading the store until it is back", error)
+            except Exception:
+                logger.exception("Redis feed listener failed; resubscribing")
             finally:
-                with contextlib.suppress(RedisError, OSError):
+                # Whatever ended the subscription, memory cannot be vouched for from now on:
+                # every check reads the store until our heartbeat comes back on a new one.
+                self._heard_at = -float("inf")
+                with contextlib.suppress(Exception):
                     await connection.aclose()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 1.0)
+
+    async def _confirmed(self, pubsub: Any) -> None:
+        """Wait for Redis to confirm the SUBSCRIBE: only then is nothing published missed."""
+        deadline = time.monotonic() + self._stale_after
+        while time.monotonic() < deadline:
+            message = await pubsub.get_message(timeout=self._heartbeat)
+            if message is not None and message.get("type") == "subscribe":
+                return
+        raise TimeoutError("Redis did not confirm the subscription")
 
     async def _consume(self, pubsub: Any) -> None:
         own_beat = f"{HEARTBEAT_PREFIX}{self._instance}"
@@ -158,12 +191,19 @@ class RedisFeed:
                     raise TimeoutError("no heartbeat heard within the staleness bound")
                 continue
             data = message.get("data")
-            text = data.decode() if isinstance(data, bytes) else str(data)
+            text = data.decode(errors="replace") if isinstance(data, bytes) else str(data)
             if text == own_beat:
                 self._heard_at = time.monotonic()
                 self._first_heartbeat.set()
                 continue
+            if text.startswith(HEARTBEAT_PREFIX):
+                continue  # another instance's heartbeat
             change = Invalidation.decode(text)
-            if change is not None:
-                self._cache.apply(change)
-                self.messages_applied += 1
+            if change is None:
+                # Not a message this version understands (a newer peer, or garbage):
+                # something may have changed, so fail closed and forget everything.
+                logger.warning("Unknown message on the invalidation channel; dropping memory")
+                self._cache.clear()
+                continue
+            self._cache.apply(change, time.time())
+            self.messages_applied += 1
