@@ -34,13 +34,6 @@ async def test_refresh_token_presented_as_a_bearer_token(
     await assert_victim_unharmed(client, victim)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: RefreshRequest.refresh_token has max_length=512 "
-    "(src/sessionjwt/integrations/fastapi.py), so an access token longer than 512 characters "
-    "(533 here) gets 422 validation_error instead of the 401 invalid_token that "
-    "refresh.py promises for any token 'not from this chain'",
-)
 async def test_access_token_presented_to_the_refresh_endpoint(
     client: httpx.AsyncClient, victim: Victim
 ) -> None:
