@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import stat
@@ -12,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
-from sessionjwt import ConfigurationError, ManualClock, SessionJWT
+from sessionjwt import ConfigurationError, ManualClock, SessionJWT, Settings
 from sessionjwt.db.tables import signing_keys
 from sessionjwt.tokens.masterkey import load_or_create_master_key
 from tests.conftest import AUDIENCE, ISSUER, PASSWORD, make_settings
@@ -114,3 +115,27 @@ async def test_each_supported_algorithm_signs_and_checks(
             options={"verify_exp": False, "verify_iat": False},
         )
         assert claims["sid"] == pair.session_id
+
+
+async def test_instances_starting_together_on_an_empty_store_share_one_signing_key(
+    settings: Settings, clock: ManualClock
+) -> None:
+    """A fresh deployment's instances race to make the first key; they must agree on one,
+    or a token signed on one instance is refused by the others."""
+    services = [SessionJWT(settings, clock=clock) for _ in range(4)]
+    try:
+        await asyncio.gather(*(service.start() for service in services))
+        await services[0].register("race@example.com", PASSWORD)
+        tokens = [
+            (await service.login("race@example.com", PASSWORD)).access_token for service in services
+        ]
+        for service in services:
+            for token in tokens:
+                await service.check(token)
+        async with services[0].database.read() as connection:
+            rows = await connection.execute(
+                select(signing_keys.c.kid).where(signing_keys.c.state == "active")
+            )
+            assert len(rows.all()) == 1
+    finally:
+        await asyncio.gather(*(service.close() for service in services))

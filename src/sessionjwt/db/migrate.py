@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -34,10 +37,30 @@ def head_revision() -> str:
 
 
 async def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the schema to ``revision``; safe when several processes start at once.
+
+    PostgreSQL serialises on an advisory lock taken in ``migrations/env.py``; SQLite, whose
+    DDL Alembic runs outside one transaction, on an exclusive lock of a file beside the
+    database. The second comer then finds the schema current and does nothing.
+    """
     path = sqlite_path(url)
+    lock_path = None
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    await asyncio.to_thread(command.upgrade, alembic_config(url), revision)
+        lock_path = path.with_name(f"{path.name}.migrate-lock")
+    await asyncio.to_thread(_upgrade_serialised, lock_path, url, revision)
+
+
+# Alembic keeps its migration context in a module global: one upgrade per process at a time.
+_IN_PROCESS = threading.Lock()
+
+
+def _upgrade_serialised(lock_path: Path | None, url: str, revision: str) -> None:
+    with _IN_PROCESS, contextlib.ExitStack() as stack:
+        if lock_path is not None:
+            lock = stack.enter_context(lock_path.open("a"))
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        command.upgrade(alembic_config(url), revision)
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -124,4 +125,12 @@ signing_keys = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("activated_at", UTCDateTime, nullable=True),
     Column("retired_at", UTCDateTime, nullable=True),
+    # One signer at a time, enforced by the store: racing first starts cannot make two.
+    Index(
+        "uq_signing_keys_one_active",
+        "state",
+        unique=True,
+        postgresql_where=text("state = 'active'"),
+        sqlite_where=text("state = 'active'"),
+    ),
 )

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sessionjwt.db.tables import metadata
 
 config = context.config
+MIGRATION_LOCK_ID = 0x5E55_10_4A  # any constant unique to sessionjwt among advisory locks
 
 
 def _run(connection: Connection) -> None:
@@ -25,6 +26,9 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Instances starting together migrate one after the other, inside this transaction.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
         context.run_migrations()
 
 

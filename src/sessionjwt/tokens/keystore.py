@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from sessionjwt.clock import to_datetime
 from sessionjwt.db.engine import Database
@@ -52,23 +53,22 @@ class KeyStore:
         kid = new_kid()
         private_bytes = generate_private_bytes(algorithm)
         key = build_key(kid, algorithm, "active", private_bytes)
-        async with self._db.write() as connection:
-            # Re-check inside the write transaction: another process may have just made one.
-            existing = await connection.execute(
-                select(signing_keys.c.kid).where(signing_keys.c.state == "active")
-            )
-            if existing.first() is not None:
-                return
-            await connection.execute(
-                signing_keys.insert().values(
-                    kid=kid,
-                    alg=algorithm,
-                    state="active",
-                    public_jwk=key.public_jwk(),
-                    private_key_encrypted=encrypt_private_bytes(
-                        self._master_key, kid, private_bytes
-                    ),
-                    created_at=to_datetime(now),
-                    activated_at=to_datetime(now),
+        row = {
+            "kid": kid,
+            "alg": algorithm,
+            "state": "active",
+            "public_jwk": key.public_jwk(),
+            "private_key_encrypted": encrypt_private_bytes(self._master_key, kid, private_bytes),
+            "created_at": to_datetime(now),
+            "activated_at": to_datetime(now),
+        }
+        try:
+            async with self._db.write() as connection:
+                # Re-check inside the write transaction: another process may have made one.
+                existing = await connection.execute(
+                    select(signing_keys.c.kid).where(signing_keys.c.state == "active")
                 )
-            )
+                if existing.first() is None:
+                    await connection.execute(signing_keys.insert().values(**row))
+        except IntegrityError:
+            pass  # uq_signing_keys_one_active: another process won the race; use its key
