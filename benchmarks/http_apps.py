@@ -1,5 +1,5 @@
-"""The apps that ``benchmarks/http_throughput.py`` serves: one FastAPI endpoint, ``GET /hello``, answering
-the same small JSON dict behind five kinds of authentication.
+"""The apps that ``benchmarks/http_throughput.py`` serves: one FastAPI endpoint,
+``GET /hello``, answering the same small JSON dict behind five kinds of authentication.
 
 ========================  ================================================================
 ``none``                  (a) no authentication at all: the ceiling

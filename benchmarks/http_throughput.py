@@ -38,8 +38,8 @@ postgres) and (b2) and (d) Redis at 127.0.0.1:6379, as ``tests/backends.py`` nam
 whose server is unreachable is skipped, and the output says so. The PostgreSQL database, the
 Redis keys and the temporary data directory are created for the run and removed after it.
 
-Run: ``.venv/bin/python benchmarks/http_throughput.py [--duration S] [--repeats R] [--variants a,b,c]
-[--check-target]``.
+Run: ``.venv/bin/python benchmarks/http_throughput.py [--duration S] [--repeats R]
+[--variants a,b,c] [--check-target]``.
 """
 
 from __future__ import annotations

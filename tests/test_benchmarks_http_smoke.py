@@ -1,5 +1,6 @@
-"""The apps `benchmarks/http_throughput.py` loads with wrk still answer as the benchmark assumes: 200 with
-their token, 401 without it (so the load really goes through each authentication path).
+"""The apps `benchmarks/http_throughput.py` loads with wrk still answer as the benchmark
+assumes: 200 with their token, 401 without it (so the load really goes through each
+authentication path).
 
 In process over ASGI: no wrk, no uvicorn, and no timing asserted. The rows on Redis and
 PostgreSQL run only when those servers are reachable and are skipped otherwise, even in CI:
@@ -16,8 +17,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from benchmarks import http_throughput as bench
 from benchmarks import http_apps
+from benchmarks import http_throughput as bench
 from fastapi import FastAPI
 
 from sessionjwt.db.migrate import upgrade
