@@ -92,6 +92,27 @@ async def test_public_route_is_open_and_a_protected_one_is_not(
         assert (await http.get("/closed", headers=alice)).json() == {"closed": "but you are in"}
 
 
+async def test_a_header_seen_before_is_still_judged_on_every_request(
+    auth: SessionJWT, alice: dict[str, str]
+) -> None:
+    """The guard remembers how a header parsed, never whether it passed: the same bytes are
+    refused again if malformed, and refused once their session is revoked."""
+    app = guarded(auth)
+
+    @app.get("/closed")
+    async def closed() -> dict[str, str]:
+        return {"closed": "but you are in"}
+
+    malformed = {"Authorization": "Bearer not a token"}
+    async with connect(app) as http:
+        for _ in range(2):
+            assert_refused(await http.get("/closed", headers=malformed))
+        for _ in range(2):
+            assert (await http.get("/closed", headers=alice)).status_code == 200
+        assert (await http.post("/auth/logout", headers=alice)).status_code == 204
+        assert_refused(await http.get("/closed", headers=alice), "session_revoked")
+
+
 async def test_public_works_in_either_decorator_order(auth: SessionJWT) -> None:
     app = guarded(auth)
 

@@ -71,11 +71,11 @@ def bearer_token(connection: HTTPConnection) -> str:
     return parse_bearer(connection.headers.get("authorization"))
 
 
-def _authorization(scope: Scope) -> str | None:
+def _authorization(scope: Scope) -> bytes | None:
     """The first ``Authorization`` header, read straight from the ASGI scope (hot path)."""
     for name, value in scope["headers"]:
         if name == b"authorization":
-            return str(value.decode("latin-1"))
+            return bytes(value)
     return None
 
 
@@ -243,17 +243,23 @@ class GuardMiddleware:
         *,
         check: Callable[[str], Any],
         is_public_request: Callable[[Scope], bool],
+        max_parsed: int = 10_000,
     ) -> None:
         self.app = app
         self._check = check
         self._is_public = is_public_request
+        # Raw header → its bearer token, for headers that parsed before: a client sends the
+        # same header on every request, and equal bytes parse equally. Bounded like every
+        # cache an attacker can fill; verification is never skipped, only the parsing.
+        self._parsed: dict[bytes, str] = {}
+        self._max_parsed = max_parsed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or self._is_public(scope):
             await self.app(scope, receive, send)
             return
         try:
-            principal = await self._check(parse_bearer(_authorization(scope)))
+            principal = await self._check(self._bearer(scope))
         except SessionJWTError as error:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008, "reason": error.code})
@@ -262,3 +268,15 @@ class GuardMiddleware:
             return
         scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
         await self.app(scope, receive, send)
+
+    def _bearer(self, scope: Scope) -> str:
+        header = _authorization(scope)
+        if header is None:
+            raise MissingToken()
+        token = self._parsed.get(header)
+        if token is None:
+            token = parse_bearer(header.decode("latin-1"))
+            if len(self._parsed) >= self._max_parsed:
+                self._parsed.clear()
+            self._parsed[header] = token
+        return token
