@@ -43,7 +43,8 @@ bench-visibility: install
 	$(BIN)/python benchmarks/visibility.py
 
 bench-scale: install
-	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/scale.py --backend sqlite
+	$(BIN)/python benchmarks/scale.py --backend postgres
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
