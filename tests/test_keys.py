@@ -86,7 +86,7 @@ async def test_keys_survive_a_restart_so_tokens_stay_valid(
     assert principal.email == "alice@example.com"
 
 
-@pytest.mark.parametrize("algorithm", ["EdDSA", "ES256", "HS256"])
+@pytest.mark.parametrize("algorithm", ["EdDSA", "ES256", "PS256", "RS256", "HS256"])
 async def test_each_supported_algorithm_signs_and_checks(
     tmp_path: Path, clock: ManualClock, algorithm: str
 ) -> None:

@@ -468,6 +468,12 @@ class SessionJWT:
 
         return build_router(self, **options)
 
+    def well_known_router(self) -> APIRouter:
+        """``/.well-known/jwks.json`` and RFC 8414 metadata; include it at the app's root."""
+        from sessionjwt.integrations.well_known import build_well_known_router
+
+        return build_well_known_router(self)
+
     def protect(self, app: FastAPI, **options: Any) -> None:
         """Install the default-deny guard and sessionjwt's error responses on ``app``."""
         from sessionjwt.integrations.fastapi import protect

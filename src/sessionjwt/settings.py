@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-SigningAlgorithm = Literal["EdDSA", "ES256", "HS256"]
+SigningAlgorithm = Literal["EdDSA", "ES256", "PS256", "RS256", "HS256"]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -80,6 +80,21 @@ class Settings(BaseSettings):
         description="RFC 9068 `client_id` claim put in access tokens.",
     )
     signing_algorithm: SigningAlgorithm = "EdDSA"
+    key_rotation_interval: Duration = Field(
+        default=timedelta(days=30),
+        description="The active signing key is replaced after this long (0 disables the "
+        "schedule; `sessionjwt keys rotate` still works).",
+    )
+    key_publish_ahead: Duration = Field(
+        default=timedelta(hours=1),
+        description="A new key is in the JWKS at least this long before it signs, so that "
+        "verifiers caching the JWKS (max-age is a quarter of this) never see an unknown kid.",
+    )
+    key_ring_refresh: Duration = Field(
+        default=timedelta(seconds=30),
+        description="How often each instance re-reads the key ring (rotations by other "
+        "instances are also announced; this is the backstop).",
+    )
 
     access_token_ttl: Duration = timedelta(minutes=15)
     session_lifetime: Duration = Field(

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     Column,
     DateTime,
     Dialect,
@@ -125,7 +126,9 @@ signing_keys = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("activated_at", UTCDateTime, nullable=True),
     Column("retired_at", UTCDateTime, nullable=True),
-    # One signer at a time, enforced by the store: racing first starts cannot make two.
+    Column("deactivated_at", UTCDateTime, nullable=True),  # stopped signing; verifies until
+    # One signer and one published successor at a time, enforced by the store, so racing
+    # instances cannot make two.
     Index(
         "uq_signing_keys_one_active",
         "state",
@@ -133,4 +136,21 @@ signing_keys = Table(
         postgresql_where=text("state = 'active'"),
         sqlite_where=text("state = 'active'"),
     ),
+    Index(
+        "uq_signing_keys_one_next",
+        "state",
+        unique=True,
+        postgresql_where=text("state = 'next'"),
+        sqlite_where=text("state = 'next'"),
+    ),
+)
+
+# One row: what holds for the whole deployment. ``sessions_valid_after`` is moved by an
+# emergency rotation so that every earlier session is refused, in one write.
+deployment_state = Table(
+    "deployment_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sessions_valid_after", UTCDateTime, nullable=True),
+    CheckConstraint("id = 1", name="ck_deployment_state_single_row"),
 )

@@ -15,15 +15,17 @@ from typing import Any, Literal
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from jwt import PyJWS
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from sessionjwt.errors import ConfigurationError
 
 KeyState = Literal["next", "active", "retiring", "retired"]
-ASYMMETRIC = frozenset({"EdDSA", "ES256"})
+ASYMMETRIC = frozenset({"EdDSA", "ES256", "PS256", "RS256"})
+RSA = frozenset({"PS256", "RS256"})
+RSA_KEY_BITS = 3072  # NIST SP 800-57: 128-bit security, like P-256 and Ed25519
 HMAC_KEY_BYTES = 64
 
 
@@ -42,6 +44,8 @@ class SigningKey:
             jwk = OKPAlgorithm.to_jwk(self.verifying_key, as_dict=True)
         elif self.alg == "ES256":
             jwk = ECAlgorithm.to_jwk(self.verifying_key, as_dict=True)
+        elif self.alg in RSA:
+            jwk = RSAAlgorithm.to_jwk(self.verifying_key, as_dict=True)
         else:
             return None
         return {**jwk, "kid": self.kid, "alg": self.alg, "use": "sig"}
@@ -56,6 +60,8 @@ def generate_private_bytes(alg: str) -> bytes:
         private: Any = ed25519.Ed25519PrivateKey.generate()
     elif alg == "ES256":
         private = ec.generate_private_key(ec.SECP256R1())
+    elif alg in RSA:
+        private = rsa.generate_private_key(public_exponent=65537, key_size=RSA_KEY_BITS)
     elif alg == "HS256":
         return secrets.token_bytes(HMAC_KEY_BYTES)
     else:
@@ -77,6 +83,8 @@ def build_key(kid: str, alg: str, state: KeyState, private_bytes: bytes) -> Sign
             and isinstance(private.curve, ec.SECP256R1)
         ):
             raise ConfigurationError(f"key {kid} is not a P-256 key")
+        if alg in RSA and not (isinstance(private, rsa.RSAPrivateKey) and private.key_size >= 2048):
+            raise ConfigurationError(f"key {kid} is not an RSA key of at least 2048 bits")
         public = private.public_key()
     elif alg == "HS256":
         private = public = private_bytes
