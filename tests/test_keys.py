@@ -58,7 +58,11 @@ async def test_private_key_is_not_stored_in_clear(tmp_path: Path, clock: ManualC
         )
         async with auth.database.read() as connection:
             blob = (
-                await connection.execute(select(signing_keys.c.private_key_encrypted))
+                await connection.execute(
+                    select(signing_keys.c.private_key_encrypted).where(
+                        signing_keys.c.kid == key.kid
+                    )
+                )
             ).scalar_one()
     assert private_der not in blob and raw not in blob
     assert raw not in (tmp_path / "sessionjwt.db").read_bytes()
@@ -102,10 +106,13 @@ async def test_each_supported_algorithm_signs_and_checks(
         if algorithm == "HS256":
             assert jwks == []  # a shared secret is never published
             return
-        assert [entry["kid"] for entry in jwks] == [header["kid"]]
-        assert "d" not in jwks[0]
+        # The signer and its published successor; the token names the signer.
+        assert header["kid"] == auth.key_ring().active.kid
+        assert {entry["kid"] for entry in jwks} == {key.kid for key in auth.key_ring()}
+        signer = next(entry for entry in jwks if entry["kid"] == header["kid"])
+        assert "d" not in signer
         # An independent verifier with only the public JWK accepts the token.
-        public_key = jwt.PyJWK(jwks[0]).key
+        public_key = jwt.PyJWK(signer).key
         claims = jwt.decode(
             pair.access_token,
             public_key,

@@ -36,6 +36,9 @@ class AuditEventType(StrEnum):
     SESSION_REVOKED = "session_revoked"
     USER_DISABLED = "user_disabled"
     USER_ENABLED = "user_enabled"
+    KEY_ROTATED = "key_rotated"
+    KEY_RETIRED = "key_retired"
+    EMERGENCY_KEY_ROTATION = "emergency_key_rotation"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from sessionjwt.clock import Clock
-from sessionjwt.errors import InvalidToken, SessionExpired, SessionRevoked, TokenExpired
+from sessionjwt.errors import (
+    InvalidToken,
+    SessionExpired,
+    SessionRevoked,
+    TokenExpired,
+    UnknownSigningKey,
+)
 from sessionjwt.liveness.cache import LiveEntry, LivenessCache
 from sessionjwt.liveness.feed import InvalidationFeed
 from sessionjwt.principal import Principal
@@ -37,6 +43,7 @@ class RequestChecker:
         feed: InvalidationFeed,
         clock: Clock,
         ensure_ready: Callable[[], Awaitable[None]],
+        reload_keys: Callable[[bool], Awaitable[bool]],
         verified_cache_size: int,
         last_seen_resolution: float,
     ) -> None:
@@ -46,6 +53,7 @@ class RequestChecker:
         self._feed = feed
         self._clock = clock
         self._ensure_ready = ensure_ready
+        self._reload_keys = reload_keys
         self._leeway = codec.policy.leeway_seconds
         self._verified: dict[str, AccessClaims] = {}
         self._verified_max = verified_cache_size
@@ -54,6 +62,8 @@ class RequestChecker:
 
     async def check(self, token: str) -> Principal:
         now = self._clock.now()
+        if self._feed.keys_changed():  # another process rotated or retired a key
+            await self._reload_keys(True)
         claims = self._verified.get(token)
         if claims is None:
             claims = await self._verify(token, now)
@@ -86,7 +96,14 @@ class RequestChecker:
 
     async def _verify(self, token: str, now: float) -> AccessClaims:
         await self._ensure_ready()
-        claims = self._codec.verify(token, now)
+        try:
+            claims = self._codec.verify(token, now)
+        except UnknownSigningKey:
+            # Signed by a key another instance just made (an emergency rotation)? Reload the
+            # ring, at most once a second whatever an attacker sends, and judge again.
+            if not await self._reload_keys(False):
+                raise
+            claims = self._codec.verify(token, now)
         if self._verified_max:
             if len(self._verified) >= self._verified_max:
                 del self._verified[next(iter(self._verified))]

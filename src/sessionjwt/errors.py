@@ -37,6 +37,12 @@ class InvalidToken(AuthenticationError):
     default_message = "The token is malformed, forged or not meant for this service."
 
 
+class UnknownSigningKey(InvalidToken):
+    """A kid this instance does not know (yet): the caller may reload the ring once."""
+
+    default_message = "token was signed by an unknown key"
+
+
 class TokenExpired(AuthenticationError):
     code = "token_expired"
     default_message = "The access token has expired; refresh it."
@@ -67,6 +73,11 @@ class RefreshTokenReused(AuthenticationError):
     default_message = (
         "This refresh token was already used; the session has been revoked to protect the account."
     )
+
+
+class KeyRetired(AuthenticationError):
+    code = "key_retired"
+    default_message = "The token was signed by a retired key; sign in again."
 
 
 class InsufficientRole(SessionJWTError):
@@ -121,6 +132,14 @@ class StoreUnavailable(SessionJWTError):
     status = 503
     code = "store_unavailable"
     default_message = "The session store is unavailable; retry shortly."
+
+
+class KeyOperationRefused(SessionJWTError):
+    """409: a key-ring operation that would break the ring (retire the signer, unknown kid)."""
+
+    status = 409
+    code = "key_operation_refused"
+    default_message = "That key operation is not possible now."
 
 
 class ConfigurationError(Exception):

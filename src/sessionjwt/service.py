@@ -41,9 +41,10 @@ from sessionjwt.sessions.sql import SqlSessionStore
 from sessionjwt.settings import Settings
 from sessionjwt.tokens.access import AccessTokenCodec, AccessTokenPolicy
 from sessionjwt.tokens.keys import KeyRing
-from sessionjwt.tokens.keystore import KeyStore
+from sessionjwt.tokens.keystore import KeyInfo, KeyStore, Rotation
 from sessionjwt.tokens.masterkey import derive_subkey, load_or_create_master_key
 from sessionjwt.tokens.refresh_token import SuccessorChain
+from sessionjwt.tokens.rotation import KeyRingKeeper
 from sessionjwt.users import UserRecord, UserStore, normalise_email
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ class SessionJWT:
             self._closers.append(pool.disconnect)
         else:
             self.throttle = Throttle("async+memory://")
-        self._ring: KeyRing | None = None
+        self.keys: KeyRingKeeper | None = None
         self._chain: SuccessorChain | None = None
         self.codec = AccessTokenCodec(
             AccessTokenPolicy(
@@ -156,6 +157,7 @@ class SessionJWT:
             feed=self.feed,
             clock=clock,
             ensure_ready=self.start,
+            reload_keys=self._reload_keys,
             verified_cache_size=settings.verified_token_cache_size,
             last_seen_resolution=settings.last_seen_resolution.total_seconds(),
         )
@@ -196,10 +198,18 @@ class SessionJWT:
             await self._require_current_schema()
             master_key = load_or_create_master_key(self.settings.resolved_master_key_file)
             self._chain = SuccessorChain(derive_subkey(master_key, "refresh-successor"))
-            keystore = KeyStore(self.database, master_key)
-            self._ring = await keystore.load_ring(self.settings.signing_algorithm, self.clock.now())
+            self.keys = KeyRingKeeper(
+                KeyStore(self.database, master_key),
+                self.settings,
+                self.clock,
+                self.cache,
+                self.feed,
+                on_reload=self.checker.forget_verified_tokens,
+            )
+            await self.keys.load()
             await self.feed.start()
             self._background = [
+                asyncio.create_task(self.keys.tend_forever(), name="sessionjwt-keys"),
                 asyncio.create_task(self._flush_last_seen_forever(), name="sessionjwt-last-seen"),
                 asyncio.create_task(self._prune_forever(), name="sessionjwt-prune"),
             ]
@@ -237,9 +247,35 @@ class SessionJWT:
             await self.close()
 
     def key_ring(self) -> KeyRing:
-        if self._ring is None:
+        ring = self.keys.ring if self.keys is not None else None
+        if ring is None:
             raise ConfigurationError("SessionJWT.start() has not run: no keys are loaded")
-        return self._ring
+        return ring
+
+    async def _reload_keys(self, force: bool) -> bool:
+        return self.keys is not None and await self.keys.reload(force)
+
+    # -- signing keys ----------------------------------------------------------------------
+
+    async def list_keys(self) -> list[KeyInfo]:
+        return await (await self._keeper()).list_keys()
+
+    async def rotate_keys(
+        self, *, revoke_all: bool = False, force: bool = False, actor: str | None = None
+    ) -> Rotation:
+        """Rotate the signing key; ``revoke_all`` also ends every session (breach)."""
+        keeper = await self._keeper()
+        return await keeper.rotate(revoke_all=revoke_all, force=force, actor=actor)
+
+    async def retire_key(self, kid: str, *, actor: str | None = None) -> None:
+        """Refuse every token ``kid`` signed, on every instance, from now on."""
+        await (await self._keeper()).retire(kid, actor=actor)
+
+    async def _keeper(self) -> KeyRingKeeper:
+        await self.start()
+        if self.keys is None:
+            raise ConfigurationError("SessionJWT.start() has not run: no keys are loaded")
+        return self.keys
 
     # -- accounts --------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ class LivenessCache:
             # Same generation: the fresh row is at least as new as what we hold.
             shared.email, shared.roles = user.email, user.roles
             shared.disabled, shared.session_generation = user.disabled, user.session_generation
+            shared.sessions_valid_after = user.sessions_valid_after
         if len(self.sessions) >= self.max_entries:
             del self.sessions[next(iter(self.sessions))]
         entry = LiveEntry(session, shared, Principal(user.id, user.email, user.roles, session.id))
@@ -88,6 +89,12 @@ class LivenessCache:
         """Apply another process's write: in place where it only narrows access, else forget."""
         if change.kind == "session":
             self.mark_revoked(change.id, now, change.reason)
+            return
+        if change.kind == "global":
+            self.clear()  # an emergency ended every earlier session: reload all from the store
+            return
+        if change.kind == "keys":
+            self._bump()  # nothing of liveness changed; the feed tells the key ring
             return
         if change.generation is None or change.disabled is False:
             self.forget_user(change.id)  # re-enabled or roles changed: the store decides

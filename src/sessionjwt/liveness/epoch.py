@@ -20,6 +20,7 @@ from pathlib import Path
 from sessionjwt.liveness.feed import Invalidation
 
 _COUNTER = struct.Struct("<Q")
+LIVENESS_SLOT, KEYS_SLOT = 0, 8  # byte offsets of the two counters
 
 
 class SharedEpoch:
@@ -27,16 +28,17 @@ class SharedEpoch:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            if os.fstat(descriptor).st_size < _COUNTER.size:
-                os.ftruncate(descriptor, _COUNTER.size)
-            self._map = mmap.mmap(descriptor, _COUNTER.size)
+            if os.fstat(descriptor).st_size < 2 * _COUNTER.size:
+                os.ftruncate(descriptor, 2 * _COUNTER.size)
+            self._map = mmap.mmap(descriptor, 2 * _COUNTER.size)
         finally:
             os.close(descriptor)
         self._lock_path = path.with_name(path.name + ".lock")
         self._seen = self._read()
+        self._keys_seen = self._read(KEYS_SLOT)
 
-    def _read(self) -> int:
-        return int(_COUNTER.unpack_from(self._map, 0)[0])
+    def _read(self, slot: int = LIVENESS_SLOT) -> int:
+        return int(_COUNTER.unpack_from(self._map, slot)[0])
 
     def changed(self) -> bool:
         value = self._read()
@@ -45,16 +47,27 @@ class SharedEpoch:
         self._seen = value
         return True
 
+    def keys_changed(self) -> bool:
+        value = self._read(KEYS_SLOT)
+        if value == self._keys_seen:
+            return False
+        self._keys_seen = value
+        return True
+
     async def announce(self, change: Invalidation) -> None:
         """Increment under an exclusive lock. Our own bump does not count as news to us (we
         updated our memory in place), unless someone else's bump is also unseen."""
+        slot = KEYS_SLOT if change.kind == "keys" else LIVENESS_SLOT
         descriptor = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
-            value = self._read()
-            _COUNTER.pack_into(self._map, 0, (value + 1) % (1 << 64))
-            if value == self._seen:
-                self._seen = (value + 1) % (1 << 64)
+            value = self._read(slot)
+            bumped = (value + 1) % (1 << 64)
+            _COUNTER.pack_into(self._map, slot, bumped)
+            if slot == LIVENESS_SLOT and value == self._seen:
+                self._seen = bumped
+            elif slot == KEYS_SLOT and value == self._keys_seen:
+                self._keys_seen = bumped
         finally:
             os.close(descriptor)  # closing releases the lock
 
@@ -69,6 +82,9 @@ class LocalEpoch:
     """A single process with a private database (SQLite ``:memory:``): no one else to hear."""
 
     def changed(self) -> bool:
+        return False
+
+    def keys_changed(self) -> bool:
         return False
 
     async def announce(self, change: Invalidation) -> None:

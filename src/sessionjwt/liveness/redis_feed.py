@@ -70,6 +70,7 @@ class RedisFeed:
         self.messages_applied = 0
         self._first_heartbeat = asyncio.Event()
         self._closing = False
+        self._keys_changed = False
 
     # -- the per-request question ----------------------------------------------------------
 
@@ -80,6 +81,10 @@ class RedisFeed:
             self._resubscribed = False
             return True
         return False
+
+    def keys_changed(self) -> bool:
+        changed, self._keys_changed = self._keys_changed, False
+        return changed
 
     @property
     def healthy(self) -> bool:
@@ -154,6 +159,7 @@ class RedisFeed:
                     # published while we were away is lost, so drop all memory once.
                     self._cache.clear()
                     self._resubscribed = True
+                    self._keys_changed = True  # a rotation may have been missed too
                     backoff = 0.05
                     await self._consume(pubsub)
             except (RedisError, OSError, TimeoutError) as error:
@@ -205,5 +211,7 @@ class RedisFeed:
                 logger.warning("Unknown message on the invalidation channel; dropping memory")
                 self._cache.clear()
                 continue
+            if change.kind == "keys":
+                self._keys_changed = True
             self._cache.apply(change, time.time())
             self.messages_applied += 1

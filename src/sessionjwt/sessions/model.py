@@ -38,6 +38,8 @@ class UserState:
     roles: tuple[str, ...]
     disabled: bool
     session_generation: int
+    # Deployment-wide: sessions created at or before this were ended by an emergency rotation.
+    sessions_valid_after: float | None = None
     stale: bool = False  # set when another process changed this user: reload before trusting
 
 
@@ -45,6 +47,8 @@ def liveness_error(session: SessionRecord, user: UserState, now: float) -> Sessi
     """Why this session may not be used at ``now``, or None if it is live."""
     if session.revoked_at is not None:
         return SessionRevoked()
+    if user.sessions_valid_after is not None and session.created_at <= user.sessions_valid_after:
+        return SessionRevoked("Every session was ended by an emergency key rotation.")
     if user.disabled:
         return AccountDisabled()
     if session.user_generation != user.session_generation:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sessionjwt.audit import AuditEvent, write_events
 from sessionjwt.clock import to_datetime, to_seconds
 from sessionjwt.db.engine import Database
-from sessionjwt.db.tables import sessions, users
+from sessionjwt.db.tables import deployment_state, sessions, users
 from sessionjwt.sessions.model import SessionRecord, UserState
 
 
@@ -87,8 +87,9 @@ class SqlSessionStore:
 
     async def load(self, session_id: str) -> tuple[SessionRecord, UserState] | None:
         statement = (
-            select(sessions, *_USER_COLUMNS)
+            select(sessions, *_USER_COLUMNS, deployment_state.c.sessions_valid_after)
             .join(users, users.c.id == sessions.c.user_id)
+            .outerjoin(deployment_state, deployment_state.c.id == 1)
             .where(sessions.c.id == session_id)
         )
         async with self._db.read() as connection:
@@ -101,6 +102,7 @@ class SqlSessionStore:
             roles=tuple(row.u_roles or ()),
             disabled=row.u_disabled_at is not None,
             session_generation=row.u_generation,
+            sessions_valid_after=_optional_seconds(row.sessions_valid_after),
         )
         return session_from_row(row), user
 
@@ -201,7 +203,12 @@ class SqlSessionStore:
         statement = (
             select(sessions)
             .join(users, users.c.id == sessions.c.user_id)
+            .outerjoin(deployment_state, deployment_state.c.id == 1)
             .where(
+                or_(
+                    deployment_state.c.sessions_valid_after.is_(None),
+                    sessions.c.created_at > deployment_state.c.sessions_valid_after,
+                ),
                 sessions.c.user_id == user_id,
                 sessions.c.revoked_at.is_(None),
                 sessions.c.expires_at > moment,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from jwt.exceptions import InvalidTokenError as PyJWTInvalidToken
 from jwt.utils import base64url_decode
 
-from sessionjwt.errors import InvalidToken
+from sessionjwt.errors import InvalidToken, KeyRetired, UnknownSigningKey
 from sessionjwt.tokens.claims import AccessClaims, parse_access_claims, strict_json_object
 from sessionjwt.tokens.keys import KeyRing
 
@@ -106,9 +106,12 @@ class AccessTokenCodec:
         kid = header.get("kid")
         if type(kid) is not str:
             raise InvalidToken("token header has no usable kid")
-        key = self._ring().get(kid)
+        ring = self._ring()
+        key = ring.get(kid)
         if key is None:
-            raise InvalidToken("token was signed by an unknown key")
+            if ring.is_retired(kid):
+                raise KeyRetired()
+            raise UnknownSigningKey()
         if header.get("alg") != key.alg:
             raise InvalidToken("token algorithm does not match its key")
         if "crit" in header or "b64" in header:

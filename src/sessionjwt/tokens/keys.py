@@ -37,6 +37,9 @@ class SigningKey:
     signing_key: Any = field(repr=False)
     verifying_key: Any = field(repr=False)
     jws: PyJWS = field(repr=False)
+    created_at: float | None = None
+    activated_at: float | None = None  # started signing
+    deactivated_at: float | None = None  # stopped signing (retiring)
 
     def public_jwk(self) -> dict[str, Any] | None:
         """The JWK other services verify with; ``None`` for HMAC keys, which are never published."""
@@ -73,7 +76,16 @@ def generate_private_bytes(alg: str) -> bytes:
     )
 
 
-def build_key(kid: str, alg: str, state: KeyState, private_bytes: bytes) -> SigningKey:
+def build_key(
+    kid: str,
+    alg: str,
+    state: KeyState,
+    private_bytes: bytes,
+    *,
+    created_at: float | None = None,
+    activated_at: float | None = None,
+    deactivated_at: float | None = None,
+) -> SigningKey:
     if alg in ASYMMETRIC:
         private: Any = serialization.load_der_private_key(private_bytes, password=None)
         if alg == "EdDSA" and not isinstance(private, ed25519.Ed25519PrivateKey):
@@ -92,7 +104,9 @@ def build_key(kid: str, alg: str, state: KeyState, private_bytes: bytes) -> Sign
         raise ConfigurationError(f"unsupported signing algorithm {alg!r}")
     # An instance that knows exactly one algorithm: the token cannot ask for another.
     jws = PyJWS(algorithms=[alg])
-    return SigningKey(kid, alg, state, private, public, jws)
+    return SigningKey(
+        kid, alg, state, private, public, jws, created_at, activated_at, deactivated_at
+    )
 
 
 def encrypt_private_bytes(master_key: bytes, kid: str, private_bytes: bytes) -> bytes:
@@ -110,11 +124,16 @@ def decrypt_private_bytes(master_key: bytes, kid: str, blob: bytes) -> bytes:
 
 
 class KeyRing:
-    """The verification set by ``kid`` plus the one key that signs. Immutable; replace to rotate."""
+    """The verification set by ``kid`` plus the one key that signs. Immutable; replace to rotate.
 
-    def __init__(self, keys: Iterable[SigningKey]) -> None:
+    Retired kids are remembered (without material) so that their tokens get ``key_retired``
+    rather than the ``invalid_token`` of a kid never published.
+    """
+
+    def __init__(self, keys: Iterable[SigningKey], retired: frozenset[str] = frozenset()) -> None:
         usable = [key for key in keys if key.state != "retired"]
         self._by_kid: Mapping[str, SigningKey] = {key.kid: key for key in usable}
+        self.retired = retired
         active = [key for key in usable if key.state == "active"]
         if not active:
             raise ConfigurationError("the key ring has no active signing key")
@@ -122,6 +141,9 @@ class KeyRing:
 
     def get(self, kid: str) -> SigningKey | None:
         return self._by_kid.get(kid)
+
+    def is_retired(self, kid: str) -> bool:
+        return kid in self.retired
 
     def __iter__(self) -> Any:
         return iter(self._by_kid.values())
