@@ -66,6 +66,6 @@ async def truncate_all(url: str) -> None:
     connection = await asyncpg.connect(dsn, timeout=5)
     try:
         await connection.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
-        await connection.execute("UPDATE deployment_state SET sessions_valid_after = NULL")
+        await connection.execute("UPDATE deployment_state SET session_generation = 0")
     finally:
         await connection.close()

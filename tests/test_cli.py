@@ -6,16 +6,19 @@ import asyncio
 import os
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from sessionjwt import SessionJWT, Settings
-from sessionjwt.errors import AccountDisabled, SessionRevoked
+from sessionjwt.errors import AccountDisabled, KeyRetired, SessionRevoked
 from tests.conftest import PASSWORD
 
 
-def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    settings: Settings, *args: str, answer: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "SESSIONJWT_DATA_DIR": str(settings.data_dir),
@@ -32,11 +35,15 @@ def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         env["SESSIONJWT_REDIS_URL"] = settings.redis_url
         env["SESSIONJWT_REDIS_NAMESPACE"] = settings.redis_namespace
     command = [sys.executable, "-m", "sessionjwt.server.cli", *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=60, input=answer
+    )
 
 
-async def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(run_cli, settings, *args)
+async def cli(
+    settings: Settings, *args: str, answer: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(partial(run_cli, settings, *args, answer=answer))
 
 
 async def test_cli_revoke_is_refused_by_a_running_service_on_its_next_check(
@@ -121,3 +128,49 @@ def test_migrate_creates_the_schema_and_serve_refuses_a_stale_one(tmp_path: Path
     assert result.returncode == 0, result.stderr
     assert "up to date" in result.stdout
     assert (tmp_path / "sessionjwt.db").exists()
+
+
+async def test_cli_rotates_lists_and_retires_keys_under_a_running_service(
+    auth: SessionJWT, settings: Settings
+) -> None:
+    await auth.register("carol@example.com", PASSWORD)
+    before = await auth.login("carol@example.com", PASSWORD)
+    old_kid = auth.key_ring().active.kid
+
+    refused = await cli(settings, "keys", "rotate")  # the next key was published just now
+    assert refused.returncode == 1 and "key_publish_ahead" in refused.stderr
+    rotated = await cli(settings, "keys", "rotate", "--force")
+    assert rotated.returncode == 0, rotated.stderr
+    listed = await cli(settings, "keys", "list")
+    assert listed.returncode == 0, listed.stderr
+    states = {
+        line.split()[1]: line.split()[5]
+        for line in listed.stdout.splitlines()
+        if "│" in line and old_kid in line
+    }
+    assert states == {old_kid: "retiring"}, listed.stdout
+    await auth.check(before.access_token)  # a normal rotation ends nothing
+
+    retired = await cli(settings, "keys", "retire", old_kid)
+    assert retired.returncode == 0, retired.stderr
+    with pytest.raises(KeyRetired):
+        await auth.check(before.access_token)
+
+
+async def test_cli_emergency_rotation_asks_first_then_ends_every_session(
+    auth: SessionJWT, settings: Settings
+) -> None:
+    await auth.register("dave@example.com", PASSWORD)
+    pair = await auth.login("dave@example.com", PASSWORD)
+    await auth.check(pair.access_token)
+
+    declined = await cli(settings, "keys", "rotate", "--revoke-all", answer="n\n")
+    assert declined.returncode == 1
+    await auth.check(pair.access_token)
+
+    done = await cli(settings, "keys", "rotate", "--revoke-all", answer="y\n")
+    assert done.returncode == 0, done.stderr
+    with pytest.raises(KeyRetired):
+        await auth.check(pair.access_token)
+    with pytest.raises(SessionRevoked):
+        await auth.refresh(pair.refresh_token)

@@ -248,3 +248,33 @@ async def test_http_refusal_for_a_retired_key_is_documented_401_key_retired(
     assert response.status_code == 401
     assert response.json()["error"] == "key_retired"
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+async def test_admin_api_rotates_retires_and_contains_a_breach(
+    auth: SessionJWT, client: httpx.AsyncClient
+) -> None:
+    await auth.register("root@example.com", PASSWORD, roles=("admin",))
+    admin = {
+        "Authorization": f"Bearer {(await auth.login('root@example.com', PASSWORD)).access_token}"
+    }
+    user_token, _ = await signed_in(auth)
+    user = {"Authorization": f"Bearer {user_token}"}
+
+    refused = await client.post("/admin/keys/rotate", json={}, headers=user)
+    assert refused.status_code == 403 and refused.json()["error"] == "insufficient_role"
+    assert (await client.get("/admin/keys")).status_code == 401
+
+    listed = (await client.get("/admin/keys", headers=admin)).json()
+    assert sorted(key["state"] for key in listed) == ["active", "next"]
+    active = next(key["kid"] for key in listed if key["state"] == "active")
+    conflict = await client.post(f"/admin/keys/{active}/retire", headers=admin)
+    assert conflict.status_code == 409 and conflict.json()["error"] == "key_operation_refused"
+    too_soon = await client.post("/admin/keys/rotate", json={}, headers=admin)
+    assert too_soon.status_code == 409
+
+    breach = await client.post("/admin/keys/rotate", json={"revoke_all": True}, headers=admin)
+    assert breach.status_code == 200, breach.text
+    assert breach.json()["retired_kid"] == active
+    for headers in (user, admin):  # every earlier token, the admin's own included
+        response = await client.get("/auth/me", headers=headers)
+        assert response.status_code == 401 and response.json()["error"] == "key_retired"

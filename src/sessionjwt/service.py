@@ -504,6 +504,12 @@ class SessionJWT:
 
         return build_router(self, **options)
 
+    def admin_router(self) -> APIRouter:
+        """Key-ring operations for the admin role; include it under ``/admin``."""
+        from sessionjwt.integrations.admin import build_admin_router
+
+        return build_admin_router(self)
+
     def well_known_router(self) -> APIRouter:
         """``/.well-known/jwks.json`` and RFC 8414 metadata; include it at the app's root."""
         from sessionjwt.integrations.well_known import build_well_known_router

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
         description="RFC 9068 `client_id` claim put in access tokens.",
     )
     signing_algorithm: SigningAlgorithm = "EdDSA"
+    admin_role: str = Field(
+        default="admin",
+        description="Role that may use /admin (key rotation, emergency revoke-all).",
+    )
     key_rotation_interval: Duration = Field(
         default=timedelta(days=30),
         description="The active signing key is replaced after this long (0 disables the "

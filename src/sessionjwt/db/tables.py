@@ -78,6 +78,8 @@ sessions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("authenticated_at", UTCDateTime, nullable=False),
     Column("user_generation", Integer, nullable=False),
+    # deployment_state.session_generation when created: an emergency rotation ends it.
+    Column("deployment_generation", Integer, nullable=False, server_default="0"),
     Column("last_seen_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("idle_timeout_seconds", Integer, nullable=False),
@@ -145,12 +147,12 @@ signing_keys = Table(
     ),
 )
 
-# One row: what holds for the whole deployment. ``sessions_valid_after`` is moved by an
-# emergency rotation so that every earlier session is refused, in one write.
+# One row: what holds for the whole deployment. An emergency rotation increments
+# ``session_generation``; sessions created before carry the old value and are refused.
 deployment_state = Table(
     "deployment_state",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("sessions_valid_after", UTCDateTime, nullable=True),
+    Column("session_generation", Integer, nullable=False, server_default="0"),
     CheckConstraint("id = 1", name="ck_deployment_state_single_row"),
 )

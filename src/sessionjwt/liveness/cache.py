@@ -44,7 +44,7 @@ class LivenessCache:
             # Same generation: the fresh row is at least as new as what we hold.
             shared.email, shared.roles = user.email, user.roles
             shared.disabled, shared.session_generation = user.disabled, user.session_generation
-            shared.sessions_valid_after = user.sessions_valid_after
+            shared.deployment_generation = user.deployment_generation
         if len(self.sessions) >= self.max_entries:
             del self.sessions[next(iter(self.sessions))]
         entry = LiveEntry(session, shared, Principal(user.id, user.email, user.roles, session.id))

@@ -38,7 +38,7 @@ class Invalidation:
         if self.kind == "session":
             return f"s:{self.id}:{self.reason}"
         if self.kind == "global":
-            return f"g:{self.id}"  # id: the new deployment watermark, epoch seconds
+            return f"g:{self.id}"  # every session before now ended; receivers reload all
         if self.kind == "keys":
             return "k:"
         generation = "" if self.generation is None else str(self.generation)
@@ -51,7 +51,7 @@ class Invalidation:
         fields = text.split(":")
         if text == "k:":
             return cls("keys", "")
-        if fields[0] == "g" and len(fields) == 2 and _is_number(fields[1]):
+        if fields[0] == "g" and len(fields) == 2 and fields[1]:
             return cls("global", fields[1])
         if fields[0] == "s" and len(fields) == 3 and fields[1] and fields[2]:
             return cls("session", fields[1], reason=fields[2])
@@ -67,11 +67,6 @@ class Invalidation:
                 kept_session=kept or None,
             )
         return None
-
-
-def _is_number(text: str) -> bool:
-    whole, _, fraction = text.partition(".")
-    return whole.isdigit() and (fraction == "" or fraction.isdigit())
 
 
 _DISABLED: dict[str, bool | None] = {"": None, "d": True, "e": False}

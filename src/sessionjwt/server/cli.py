@@ -15,12 +15,15 @@ from sessionjwt.errors import ConfigurationError, SessionJWTError
 from sessionjwt.revoke import RevokeReason
 from sessionjwt.service import SessionJWT
 from sessionjwt.settings import Settings
+from sessionjwt.tokens.keystore import KeyInfo, Rotation
 
 app = typer.Typer(help="Stateful JWT authentication service.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 sessions_app = typer.Typer(help="Inspect and revoke sessions.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(sessions_app, name="sessions")
+keys_app = typer.Typer(help="Signing keys: list, rotate, retire.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console()
 errors = Console(stderr=True)
 T = TypeVar("T")
@@ -180,6 +183,75 @@ def sessions_revoke(
 
     _run(work)
     console.print("revoked all sessions" if all_sessions else f"revoked session {session_id}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every signing key and its state (next, active, retiring, retired)."""
+
+    async def work(auth: SessionJWT) -> list[KeyInfo]:
+        return await auth.list_keys()
+
+    table = Table("kid", "alg", "state", "created", "signing since", "stopped signing", "retired")
+    for key in _run(work):
+        table.add_row(
+            key.kid,
+            key.alg,
+            key.state,
+            _when(key.created_at),
+            _when(key.activated_at),
+            _when(key.deactivated_at),
+            _when(key.retired_at),
+        )
+    console.print(table)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    revoke_all: Annotated[
+        bool,
+        typer.Option(
+            "--revoke-all",
+            help="Breach: retire every key and end every session issued before now.",
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(help="Promote the next key even if published less than key_publish_ahead."),
+    ] = False,
+) -> None:
+    """Promote the published next key; the old one verifies until its tokens expire."""
+    if revoke_all and not typer.confirm(
+        "Retire every signing key and sign out every user on every instance?",
+        default=False,
+    ):
+        raise typer.Exit(1)
+
+    async def work(auth: SessionJWT) -> Rotation:
+        return await auth.rotate_keys(revoke_all=revoke_all, force=force, actor=CLI_ACTOR)
+
+    rotation = _run(work)
+    if revoke_all:
+        console.print(
+            f"emergency rotation: every earlier key and session refused; {rotation.active_kid} "
+            f"signs, {rotation.next_kid} is published next"
+        )
+    else:
+        console.print(
+            f"{rotation.active_kid} signs now; {rotation.retired_kid} verifies until its tokens "
+            f"expire; {rotation.next_kid} is published next"
+        )
+
+
+@keys_app.command("retire")
+def keys_retire(kid: Annotated[str, typer.Argument(help="Key to retire now.")]) -> None:
+    """Refuse every token this key signed, on every instance, from the next request."""
+
+    async def work(auth: SessionJWT) -> None:
+        await auth.retire_key(kid, actor=CLI_ACTOR)
+
+    _run(work)
+    console.print(f"retired {kid}: its tokens are refused with key_retired")
 
 
 def main() -> None:

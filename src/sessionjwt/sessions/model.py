@@ -27,6 +27,7 @@ class SessionRecord:
     refresh_hash: str
     refresh_generation: int
     refresh_rotated_at: float | None
+    deployment_generation: int = 0
 
 
 @dataclass(slots=True)
@@ -38,8 +39,9 @@ class UserState:
     roles: tuple[str, ...]
     disabled: bool
     session_generation: int
-    # Deployment-wide: sessions created at or before this were ended by an emergency rotation.
-    sessions_valid_after: float | None = None
+    # Deployment-wide, loaded with the user: an emergency rotation moves it past every
+    # existing session's ``deployment_generation``.
+    deployment_generation: int = 0
     stale: bool = False  # set when another process changed this user: reload before trusting
 
 
@@ -47,7 +49,7 @@ def liveness_error(session: SessionRecord, user: UserState, now: float) -> Sessi
     """Why this session may not be used at ``now``, or None if it is live."""
     if session.revoked_at is not None:
         return SessionRevoked()
-    if user.sessions_valid_after is not None and session.created_at <= user.sessions_valid_after:
+    if session.deployment_generation != user.deployment_generation:
         return SessionRevoked("Every session was ended by an emergency key rotation.")
     if user.disabled:
         return AccountDisabled()

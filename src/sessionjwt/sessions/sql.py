@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sessionjwt.audit import AuditEvent, write_events
@@ -36,8 +36,12 @@ def session_from_row(row: Any) -> SessionRecord:
         refresh_hash=row.refresh_hash,
         refresh_generation=row.refresh_generation,
         refresh_rotated_at=_optional_seconds(row.refresh_rotated_at),
+        deployment_generation=row.deployment_generation,
     )
 
+
+# No row (a schema made without migrations) reads as generation 0.
+_DEPLOYMENT_GENERATION = func.coalesce(deployment_state.c.session_generation, 0)
 
 _USER_COLUMNS = (
     users.c.email.label("u_email"),
@@ -74,6 +78,12 @@ class SqlSessionStore:
                     user_generation=select(users.c.session_generation)
                     .where(users.c.id == session.user_id)
                     .scalar_subquery(),
+                    deployment_generation=func.coalesce(
+                        select(deployment_state.c.session_generation)
+                        .where(deployment_state.c.id == 1)
+                        .scalar_subquery(),
+                        0,
+                    ),
                     last_seen_at=to_datetime(session.last_seen_at),
                     expires_at=to_datetime(session.expires_at),
                     idle_timeout_seconds=int(session.idle_timeout),
@@ -87,7 +97,7 @@ class SqlSessionStore:
 
     async def load(self, session_id: str) -> tuple[SessionRecord, UserState] | None:
         statement = (
-            select(sessions, *_USER_COLUMNS, deployment_state.c.sessions_valid_after)
+            select(sessions, *_USER_COLUMNS, _DEPLOYMENT_GENERATION.label("d_generation"))
             .join(users, users.c.id == sessions.c.user_id)
             .outerjoin(deployment_state, deployment_state.c.id == 1)
             .where(sessions.c.id == session_id)
@@ -102,7 +112,7 @@ class SqlSessionStore:
             roles=tuple(row.u_roles or ()),
             disabled=row.u_disabled_at is not None,
             session_generation=row.u_generation,
-            sessions_valid_after=_optional_seconds(row.sessions_valid_after),
+            deployment_generation=row.d_generation,
         )
         return session_from_row(row), user
 
@@ -205,10 +215,7 @@ class SqlSessionStore:
             .join(users, users.c.id == sessions.c.user_id)
             .outerjoin(deployment_state, deployment_state.c.id == 1)
             .where(
-                or_(
-                    deployment_state.c.sessions_valid_after.is_(None),
-                    sessions.c.created_at > deployment_state.c.sessions_valid_after,
-                ),
+                sessions.c.deployment_generation == _DEPLOYMENT_GENERATION,
                 sessions.c.user_id == user_id,
                 sessions.c.revoked_at.is_(None),
                 sessions.c.expires_at > moment,

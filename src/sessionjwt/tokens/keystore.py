@@ -127,13 +127,6 @@ class KeyStore:
                 for row in rows
             ]
 
-    async def sessions_valid_after(self) -> float | None:
-        async with self._db.read() as connection:
-            found = await connection.execute(
-                select(deployment_state.c.sessions_valid_after).where(deployment_state.c.id == 1)
-            )
-            return _seconds(found.scalar_one_or_none())
-
     # -- transitions -----------------------------------------------------------------------
 
     async def rotate(
@@ -211,11 +204,11 @@ class KeyStore:
             moved = await connection.execute(
                 update(deployment_state)
                 .where(deployment_state.c.id == 1)
-                .values(sessions_valid_after=moment)
+                .values(session_generation=deployment_state.c.session_generation + 1)
             )
             if moved.rowcount != 1:
                 await connection.execute(
-                    deployment_state.insert().values(id=1, sessions_valid_after=moment)
+                    deployment_state.insert().values(id=1, session_generation=1)
                 )
             for event in events:
                 event.detail.update(retired_all=True, active=active_kid, next=next_kid)

@@ -101,7 +101,7 @@ class KeyRingKeeper:
             self._cache.clear()
             await self.load()
             self._on_reload()
-            await self._feed.announce(Invalidation("global", repr(now)))
+            await self._feed.announce(Invalidation("global", "emergency"))
             await self._feed.announce(Invalidation("keys", ""))
             logger.warning("emergency key rotation: every earlier session and key refused")
             return rotation

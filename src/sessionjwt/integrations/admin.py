@@ -1,0 +1,78 @@
+"""The operator's HTTP face for the key ring, for accounts with the admin role.
+
+The same operations as ``sessionjwt keys``: useful when no shell reaches the database, and
+for the 2 AM breach — ``POST /admin/keys/rotate {"revoke_all": true}`` retires every key and
+ends every session on every instance in one write.
+"""
+
+# No ``from __future__ import annotations``: FastAPI must see the local ``Admin`` dependency.
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import APIRouter, Depends, status
+from pydantic import BaseModel, ConfigDict
+
+from sessionjwt.integrations.fastapi import ErrorOut
+from sessionjwt.principal import Principal
+
+if TYPE_CHECKING:
+    from sessionjwt.service import SessionJWT
+
+
+class RotateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    revoke_all: bool = False
+    force: bool = False
+
+
+class RotationOut(BaseModel):
+    retired_kid: str | None
+    active_kid: str
+    next_kid: str
+
+
+class KeyOut(BaseModel):
+    kid: str
+    alg: str
+    state: str
+    created_at: float
+    activated_at: float | None
+    deactivated_at: float | None
+    retired_at: float | None
+
+
+def build_admin_router(auth: "SessionJWT") -> APIRouter:
+    Admin = Annotated[Principal, Depends(auth.dependencies.require_roles(auth.settings.admin_role))]
+    router = APIRouter(
+        tags=["admin"],
+        responses={
+            401: {"model": ErrorOut},
+            403: {"model": ErrorOut},
+            409: {"model": ErrorOut},
+            503: {"model": ErrorOut},
+        },
+    )
+
+    @router.get("/keys")
+    async def list_keys(_: Admin) -> list[KeyOut]:
+        return [KeyOut(**vars_of(key)) for key in await auth.list_keys()]
+
+    @router.post("/keys/rotate")
+    async def rotate(body: RotateRequest, principal: Admin) -> RotationOut:
+        rotation = await auth.rotate_keys(
+            revoke_all=body.revoke_all, force=body.force, actor=f"user:{principal.user_id}"
+        )
+        return RotationOut(
+            retired_kid=rotation.retired_kid,
+            active_kid=rotation.active_kid,
+            next_kid=rotation.next_kid,
+        )
+
+    @router.post("/keys/{kid}/retire", status_code=status.HTTP_204_NO_CONTENT)
+    async def retire(kid: str, principal: Admin) -> None:
+        await auth.retire_key(kid, actor=f"user:{principal.user_id}")
+
+    return router
+
+
+def vars_of(key: object) -> dict[str, object]:
+    return {name: getattr(key, name) for name in KeyOut.model_fields}
