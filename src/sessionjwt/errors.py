@@ -37,6 +37,12 @@ class InvalidToken(AuthenticationError):
     default_message = "The token is malformed, forged or not meant for this service."
 
 
+class UnknownSigningKey(InvalidToken):
+    """A kid this instance does not know (yet): the caller may reload the ring once."""
+
+    default_message = "token was signed by an unknown key"
+
+
 class TokenExpired(AuthenticationError):
     code = "token_expired"
     default_message = "The access token has expired; refresh it."

@@ -89,6 +89,12 @@ class LivenessCache:
         if change.kind == "session":
             self.mark_revoked(change.id, now, change.reason)
             return
+        if change.kind == "global":
+            self.clear()  # an emergency ended every earlier session: reload all from the store
+            return
+        if change.kind == "keys":
+            self._bump()  # nothing of liveness changed; the feed tells the key ring
+            return
         if change.generation is None or change.disabled is False:
             self.forget_user(change.id)  # re-enabled or roles changed: the store decides
             return

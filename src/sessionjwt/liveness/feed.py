@@ -22,10 +22,12 @@ class Invalidation:
     watermark moved up (``generation``, with the one session it kept) or the account was
     disabled at that watermark. A message without those facts (re-enable, new roles) makes
     receivers reload the user. Ordering between publishers is not assumed: watermarks only
-    move up, so a late message for a lower one is ignored.
+    move up, so a late message for a lower one is ignored. Two deployment-wide kinds: an
+    emergency rotation moved the session watermark (``global``: receivers drop all memory)
+    and the key ring changed (``keys``: receivers reload it).
     """
 
-    kind: Literal["session", "user"]
+    kind: Literal["session", "user", "global", "keys"]
     id: str
     reason: str = "revoked"  # session: why it was revoked
     generation: int | None = None  # user: the watermark the store now holds
@@ -35,6 +37,10 @@ class Invalidation:
     def encode(self) -> str:
         if self.kind == "session":
             return f"s:{self.id}:{self.reason}"
+        if self.kind == "global":
+            return f"g:{self.id}"  # id: the new deployment watermark, epoch seconds
+        if self.kind == "keys":
+            return "k:"
         generation = "" if self.generation is None else str(self.generation)
         flag = {None: "", True: "d", False: "e"}[self.disabled]
         return f"u:{self.id}:{generation}:{flag}:{self.kept_session or ''}"
@@ -43,6 +49,10 @@ class Invalidation:
     def decode(cls, text: str) -> Invalidation | None:
         """The message, or None when it is not one this version understands."""
         fields = text.split(":")
+        if text == "k:":
+            return cls("keys", "")
+        if fields[0] == "g" and len(fields) == 2 and _is_number(fields[1]):
+            return cls("global", fields[1])
         if fields[0] == "s" and len(fields) == 3 and fields[1] and fields[2]:
             return cls("session", fields[1], reason=fields[2])
         if fields[0] == "u" and len(fields) == 5 and fields[1]:
@@ -57,6 +67,11 @@ class Invalidation:
                 kept_session=kept or None,
             )
         return None
+
+
+def _is_number(text: str) -> bool:
+    whole, _, fraction = text.partition(".")
+    return whole.isdigit() and (fraction == "" or fraction.isdigit())
 
 
 _DISABLED: dict[str, bool | None] = {"": None, "d": True, "e": False}
