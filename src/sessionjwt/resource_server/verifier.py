@@ -171,6 +171,8 @@ class ResourceServer:
             self._started = True
 
     async def close(self) -> None:
+        """Stop the background work and release the HTTP client this object created (one
+        passed in is the caller's to close). Call once, at shutdown."""
         await self.liveness.close()
         await self.jwks.close()
         if self._own_http:
