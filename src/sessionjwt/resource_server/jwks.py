@@ -243,7 +243,8 @@ class RemoteKeySet:
         self._last_attempt = self._monotonic()
         self.fetches += 1
         self._last_failed = True
-        self._next_refresh = self._last_attempt + self._refetch_floor  # retry pace on failure
+        # Retry pace after a failure: the floor, and never a tight loop.
+        self._next_refresh = self._last_attempt + max(self._refetch_floor, 1.0)
         try:
             document, cache_control = await self._download()
             keys = parse_jwks(document)
