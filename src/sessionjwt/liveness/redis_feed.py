@@ -30,14 +30,13 @@ import contextlib
 import logging
 import secrets
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from sessionjwt.background import cancel_all
 from sessionjwt.errors import StoreUnavailable
-from sessionjwt.liveness.cache import LivenessCache
 from sessionjwt.liveness.feed import Invalidation
 
 logger = logging.getLogger("sessionjwt.feed")
@@ -45,11 +44,21 @@ HEARTBEAT_PREFIX = "h:"
 CLOSE_TIMEOUT_S = 2.0
 
 
+class FeedTarget(Protocol):
+    """What the feed applies messages to: the issuer's ``LivenessCache``, or a resource
+    server's memory. ``clear`` is the fail-closed answer to anything that may have been missed
+    or is not understood."""
+
+    def apply(self, change: Invalidation, now: float) -> None: ...
+
+    def clear(self) -> None: ...
+
+
 class RedisFeed:
     def __init__(
         self,
         url: str,
-        cache: LivenessCache,
+        cache: FeedTarget,
         *,
         channel: str = "sessionjwt:invalidations",
         heartbeat: float = 0.2,

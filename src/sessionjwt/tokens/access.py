@@ -13,7 +13,9 @@ import json
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
+from jwt import PyJWS
 from jwt.exceptions import InvalidTokenError as PyJWTInvalidToken
 from jwt.utils import base64url_decode
 
@@ -34,11 +36,91 @@ class AccessTokenPolicy:
     max_token_bytes: int
 
 
-class AccessTokenCodec:
+class VerifyingKey(Protocol):
+    """What verification needs of a key: its pinned algorithm, an instance-owned ``PyJWS``
+    that knows only that algorithm, and the public (or HMAC) key."""
+
+    @property
+    def alg(self) -> str: ...
+
+    @property
+    def jws(self) -> PyJWS: ...
+
+    @property
+    def verifying_key(self) -> Any: ...
+
+
+class VerifyingKeys(Protocol):
+    """A verification set by ``kid``: the issuer's :class:`KeyRing`, or a resource server's
+    set built from the published JWKS."""
+
+    def get(self, kid: str) -> VerifyingKey | None: ...
+
+    def is_retired(self, kid: str) -> bool:
+        """A kid once published and since retired: its tokens get ``key_retired``."""
+        ...
+
+
+class AccessTokenVerifier:
+    """Verifies access tokens against whatever key set ``keys()`` returns now.
+
+    Split from the codec so that a service that only verifies (a resource server holding the
+    JWKS) runs exactly the issuer's decode policy without holding a signing key.
+    """
+
+    def __init__(self, policy: AccessTokenPolicy, keys: Callable[[], VerifyingKeys]) -> None:
+        self.policy = policy
+        self._keys = keys
+
+    def verify(self, token: str, now: float) -> AccessClaims:
+        """Full verification; raises :class:`InvalidToken` or :class:`TokenExpired`."""
+        policy = self.policy
+        if len(token) > policy.max_token_bytes:
+            raise InvalidToken("token is larger than this service accepts")
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise InvalidToken("token is not a compact JWS")
+        try:
+            header = strict_json_object(base64url_decode(parts[0].encode("ascii")))
+        except (UnicodeEncodeError, ValueError) as error:
+            raise InvalidToken("token header is not base64url") from error
+
+        kid = header.get("kid")
+        if type(kid) is not str:
+            raise InvalidToken("token header has no usable kid")
+        keys = self._keys()
+        key = keys.get(kid)
+        if key is None:
+            if keys.is_retired(kid):
+                raise KeyRetired()
+            raise UnknownSigningKey()
+        if header.get("alg") != key.alg:
+            raise InvalidToken("token algorithm does not match its key")
+        if "crit" in header or "b64" in header:
+            raise InvalidToken("token uses critical header extensions this service refuses")
+        typ = header.get("typ")
+        if type(typ) is not str or typ.lower() not in ACCESS_TOKEN_TYPES:
+            raise InvalidToken("token is not an access token (typ must be at+jwt)")
+
+        try:
+            payload_bytes = key.jws.decode(token, key.verifying_key, algorithms=[key.alg])
+        except PyJWTInvalidToken as error:
+            raise InvalidToken("token signature is invalid") from error
+        return parse_access_claims(
+            payload_bytes,
+            kid=kid,
+            issuer=policy.issuer,
+            audience=policy.audience,
+            now=now,
+            leeway=policy.leeway_seconds,
+        )
+
+
+class AccessTokenCodec(AccessTokenVerifier):
     """Mints and verifies access tokens against whatever key ring ``ring()`` returns now."""
 
     def __init__(self, policy: AccessTokenPolicy, ring: Callable[[], KeyRing]) -> None:
-        self.policy = policy
+        super().__init__(policy, ring)
         self._ring = ring
 
     def issue(
@@ -89,46 +171,3 @@ class AccessTokenCodec:
             headers={"kid": key.kid, "typ": "at+jwt"},
         )
         return token, claims
-
-    def verify(self, token: str, now: float) -> AccessClaims:
-        """Full verification; raises :class:`InvalidToken` or :class:`TokenExpired`."""
-        policy = self.policy
-        if len(token) > policy.max_token_bytes:
-            raise InvalidToken("token is larger than this service accepts")
-        parts = token.split(".")
-        if len(parts) != 3:
-            raise InvalidToken("token is not a compact JWS")
-        try:
-            header = strict_json_object(base64url_decode(parts[0].encode("ascii")))
-        except (UnicodeEncodeError, ValueError) as error:
-            raise InvalidToken("token header is not base64url") from error
-
-        kid = header.get("kid")
-        if type(kid) is not str:
-            raise InvalidToken("token header has no usable kid")
-        ring = self._ring()
-        key = ring.get(kid)
-        if key is None:
-            if ring.is_retired(kid):
-                raise KeyRetired()
-            raise UnknownSigningKey()
-        if header.get("alg") != key.alg:
-            raise InvalidToken("token algorithm does not match its key")
-        if "crit" in header or "b64" in header:
-            raise InvalidToken("token uses critical header extensions this service refuses")
-        typ = header.get("typ")
-        if type(typ) is not str or typ.lower() not in ACCESS_TOKEN_TYPES:
-            raise InvalidToken("token is not an access token (typ must be at+jwt)")
-
-        try:
-            payload_bytes = key.jws.decode(token, key.verifying_key, algorithms=[key.alg])
-        except PyJWTInvalidToken as error:
-            raise InvalidToken("token signature is invalid") from error
-        return parse_access_claims(
-            payload_bytes,
-            kid=kid,
-            issuer=policy.issuer,
-            audience=policy.audience,
-            now=now,
-            leeway=policy.leeway_seconds,
-        )

@@ -1,0 +1,185 @@
+"""The resource-server SDK against a real ``sessionjwt serve`` and its real ``/oauth/introspect``.
+
+NOTE: these tests need the introspection endpoint and ``sessionjwt clients create`` from the
+OAuth-endpoints branch; on a branch without them they fail (by design: they are the contract).
+:func:`create_client` is the one place that reads the CLI's output.
+
+The issuer runs on SQLite with the machine's Redis as its invalidation feed, so a revoke there
+is published on the channel the resource server listens to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from sessionjwt.errors import SessionRevoked, StoreUnavailable
+from sessionjwt.liveness.redis_feed import RedisFeed
+from sessionjwt.resource_server import ResourceServer, ResourceServerConfig
+from sessionjwt.resource_server.liveness import FeedLiveness
+from tests.cluster.harness import Cluster, Instance, free_port, login, register, unique_email
+from tests.conftest import bearer
+
+pytestmark = pytest.mark.redis
+ISSUER = "https://auth.live.test"
+AUDIENCE = "https://api.live.test"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveIssuer:
+    cluster: Cluster
+    namespace: str
+    redis_url: str
+    client_id: str
+    client_secret: str
+
+    @property
+    def http(self) -> httpx.Client:
+        return self.cluster.clients[0]
+
+    @property
+    def base_url(self) -> str:
+        return self.cluster.instances[0].base_url
+
+
+def create_client(cluster: Cluster, name: str) -> tuple[str, str]:
+    """``sessionjwt clients create NAME`` → (client id, secret), read from its output."""
+    ran = cluster.cli("clients", "create", name)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    text = ran.stdout
+    client_id = re.search(r"client[_ ]id\W+([A-Za-z0-9._~-]+)", text, re.IGNORECASE)
+    secret = re.search(r"(?:client[_ ])?secret\W+([A-Za-z0-9._~+/=-]{16,})", text, re.IGNORECASE)
+    assert client_id and secret, f"cannot read the client from: {text!r}"
+    return client_id.group(1), secret.group(1)
+
+
+@pytest.fixture(scope="module")
+def live(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveIssuer]:
+    data_dir = tmp_path_factory.mktemp("rs-live")
+    namespace = f"sjrslive-{secrets.token_hex(6)}"
+    env = {name: value for name, value in os.environ.items() if not name.startswith("SESSIONJWT_")}
+    env.update(
+        {
+            "SESSIONJWT_DATA_DIR": str(data_dir),
+            "SESSIONJWT_ISSUER": ISSUER,
+            "SESSIONJWT_AUDIENCE": AUDIENCE,
+            "SESSIONJWT_REDIS_URL": redis_url,
+            "SESSIONJWT_REDIS_NAMESPACE": namespace,
+            "SESSIONJWT_ARGON2_TIME_COST": "1",
+            "SESSIONJWT_ARGON2_MEMORY_COST_KIB": "1024",
+            "SESSIONJWT_ARGON2_PARALLELISM": "1",
+            "COLUMNS": "250",
+        }
+    )
+    # Migrate and create the first key before serving, so the CLI and server never race.
+    subprocess.run([sys.executable, "-m", "sessionjwt.server.cli", "migrate"], env=env, check=True)
+    instance = Instance("A", free_port(), env, data_dir / "serve.log")
+    cluster = Cluster(env, [instance])
+    try:
+        cluster.wait_ready()
+        client_id, secret = create_client(cluster, "orders-service")
+        yield LiveIssuer(cluster, namespace, redis_url, client_id, secret)
+    finally:
+        cluster.close()
+
+
+def rs_config(live: LiveIssuer, **overrides: Any) -> ResourceServerConfig:
+    values: dict[str, Any] = {
+        "issuer": ISSUER,
+        "audience": AUDIENCE,
+        "client_id": live.client_id,
+        "client_secret": live.client_secret,
+        "jwks_url": live.base_url + "/.well-known/jwks.json",
+        "introspection_url": live.base_url + "/oauth/introspect",
+    }
+    values.update(overrides)
+    return ResourceServerConfig(**values)
+
+
+def signed_in(live: LiveIssuer) -> dict[str, Any]:
+    email = unique_email("rs-live")
+    register(live.http, email)
+    return login(live.http, email)
+
+
+@pytest.fixture
+async def introspecting(live: LiveIssuer) -> AsyncIterator[ResourceServer]:
+    async with ResourceServer(rs_config(live, introspection_cache_ttl=0)) as rs:
+        yield rs
+
+
+@pytest.fixture
+async def feed_following(live: LiveIssuer) -> AsyncIterator[ResourceServer]:
+    config = rs_config(
+        live, liveness="redis", redis_url=live.redis_url, redis_namespace=live.namespace
+    )
+    async with ResourceServer(config) as rs:
+        yield rs
+
+
+async def test_introspection_mode_accepts_then_refuses_after_logout(
+    live: LiveIssuer, introspecting: ResourceServer
+) -> None:
+    tokens = signed_in(live)
+    principal = await introspecting.check(tokens["access_token"])
+    assert principal.session_id == tokens["session_id"]
+    assert "@example.com" in principal.email
+    assert live.http.post("/auth/logout", headers=bearer(tokens["access_token"])).status_code == 204
+    with pytest.raises(SessionRevoked):
+        await introspecting.check(tokens["access_token"])
+
+
+async def test_redis_mode_refuses_a_revoke_without_asking(
+    live: LiveIssuer, feed_following: ResourceServer
+) -> None:
+    rs = feed_following
+    tokens = signed_in(live)
+    await rs.check(tokens["access_token"])
+    for _ in range(3):
+        await rs.check(tokens["access_token"])
+    assert rs.introspection.calls == 1, "warm checks need no network"
+
+    feed = feed_following.liveness
+    assert isinstance(feed, FeedLiveness) and isinstance(feed.feed, RedisFeed)
+    applied = feed.feed.messages_applied
+    assert live.http.post("/auth/logout", headers=bearer(tokens["access_token"])).status_code == 204
+    for _ in range(300):  # the message is in flight for well under a millisecond
+        if feed.feed.messages_applied > applied:
+            break
+        await asyncio.sleep(0.01)
+    with pytest.raises(SessionRevoked):
+        await rs.check(tokens["access_token"])
+    assert rs.introspection.calls == 1, "refused from memory"
+
+
+async def test_sign_out_everywhere_reaches_the_resource_server(
+    live: LiveIssuer, feed_following: ResourceServer
+) -> None:
+    tokens = signed_in(live)
+    await feed_following.check(tokens["access_token"])
+    response = live.http.post("/auth/logout-all", headers=bearer(tokens["access_token"]))
+    assert response.status_code == 204
+    for _ in range(300):
+        try:
+            await feed_following.check(tokens["access_token"])
+        except SessionRevoked:
+            return
+        await asyncio.sleep(0.01)
+    pytest.fail("sign-out-everywhere was not refused by the resource server")
+
+
+async def test_wrong_client_secret_is_503(live: LiveIssuer) -> None:
+    config = rs_config(live, client_secret="not-the-secret", introspection_cache_ttl=0)
+    async with ResourceServer(config) as rs:
+        with pytest.raises(StoreUnavailable):
+            await rs.check(signed_in(live)["access_token"])
