@@ -36,6 +36,8 @@ class AuditEventType(StrEnum):
     SESSION_REVOKED = "session_revoked"
     USER_DISABLED = "user_disabled"
     USER_ENABLED = "user_enabled"
+    CLIENT_CREATED = "client_created"
+    CLIENT_DELETED = "client_deleted"
 
 
 @dataclass(frozen=True, slots=True)
