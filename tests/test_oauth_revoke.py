@@ -84,7 +84,7 @@ async def test_a_public_client_revokes_its_session_with_either_token(
     tokens = await register_and_login(client)
     await assert_live(client, tokens)  # warm: the refusal must come from the revoke itself
     fields = {"token_type_hint": hint} if hint else {}
-    assert_ok(await revoke(client, tokens[kind], **fields))
+    assert_ok(await revoke(client, tokens[kind], None, **fields))
     await assert_revoked(client, tokens)
 
 
