@@ -340,3 +340,20 @@ async def test_introspection_is_rate_limited_per_ip(
             limited = await introspect(http, "unknown", credentials)
     assert_oauth_error(limited, 429, "rate_limited")
     assert int(limited.headers["retry-after"]) >= 1
+
+
+async def test_metadata_and_openapi_describe_the_endpoints(client: httpx.AsyncClient) -> None:
+    metadata = (await client.get("/.well-known/oauth-authorization-server")).json()
+    assert metadata["introspection_endpoint_auth_methods_supported"] == [
+        "client_secret_basic",
+        "client_secret_post",
+    ]
+    assert metadata["revocation_endpoint_auth_methods_supported"] == [
+        "none",
+        "client_secret_basic",
+        "client_secret_post",
+    ]
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    for path in ("/oauth/introspect", "/oauth/revoke"):
+        body = paths[path]["post"]["requestBody"]["content"]
+        assert body["application/x-www-form-urlencoded"]["schema"]["required"] == ["token"]

@@ -146,7 +146,8 @@ def _form_body(description: str) -> dict[str, Any]:
                             "token": {"type": "string"},
                             "token_type_hint": {
                                 "type": "string",
-                                "enum": ["access_token", "refresh_token"],
+                                "description": "access_token or refresh_token; ignored: the "
+                                "token's shape tells them apart",
                             },
                             "client_id": {"type": "string"},
                             "client_secret": {"type": "string"},
