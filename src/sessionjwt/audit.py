@@ -39,6 +39,8 @@ class AuditEventType(StrEnum):
     KEY_ROTATED = "key_rotated"
     KEY_RETIRED = "key_retired"
     EMERGENCY_KEY_ROTATION = "emergency_key_rotation"
+    CLIENT_CREATED = "client_created"
+    CLIENT_DELETED = "client_deleted"
 
 
 @dataclass(frozen=True, slots=True)

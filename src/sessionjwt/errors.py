@@ -142,5 +142,39 @@ class KeyOperationRefused(SessionJWTError):
     default_message = "That key operation is not possible now."
 
 
+class OAuthError(SessionJWTError):
+    """A refusal at the OAuth endpoints (RFC 7009, RFC 7662), rendered there in the RFC 6749
+    §5.2 shape ``{"error": code, "error_description": text}``."""
+
+    code = "invalid_request"
+    default_message = "The request is malformed."
+
+
+class InvalidRequest(OAuthError):
+    code = "invalid_request"
+    default_message = "The request is missing a parameter or repeats one."
+
+
+class InvalidClient(OAuthError):
+    """401: client authentication failed (unknown client, wrong secret, deleted client, or no
+    credentials where they are required). One message for all: never say which."""
+
+    status = 401
+    code = "invalid_client"
+    default_message = "Client authentication failed."
+
+
+class InvalidClientName(SessionJWTError):
+    status = 422
+    code = "invalid_client_name"
+    default_message = "A client name is 1 to 200 characters."
+
+
+class ClientNotFound(SessionJWTError):
+    status = 404
+    code = "client_not_found"
+    default_message = "No such client."
+
+
 class ConfigurationError(Exception):
     """A setting, key or master-key file is unusable. Not a caller error: fix the deployment."""

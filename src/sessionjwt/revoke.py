@@ -24,6 +24,7 @@ class RevokeReason(StrEnum):
     USER_REVOKED = "user_revoked"
     ADMIN_REVOKED = "admin_revoked"
     REFRESH_REUSE = "refresh_reuse"
+    OAUTH_REVOKE = "oauth_revoke"  # RFC 7009 POST /oauth/revoke, by the token's holder
 
 
 class Revoker:

@@ -17,11 +17,13 @@ from sessionjwt.audit import AuditEvent, AuditEventType, AuditLog
 from sessionjwt.background import cancel_all
 from sessionjwt.check import RequestChecker
 from sessionjwt.client import ClientInfo
+from sessionjwt.clients import ClientRecord, ClientRegistry, NewClient
 from sessionjwt.clock import Clock, SystemClock
 from sessionjwt.db.engine import Database, is_sqlite, sqlite_path
 from sessionjwt.db.migrate import current_revision, head_revision, upgrade
 from sessionjwt.errors import (
     ConfigurationError,
+    InvalidClient,
     InvalidCredentials,
     InvalidEmail,
     StoreUnavailable,
@@ -31,6 +33,7 @@ from sessionjwt.liveness.cache import LivenessCache
 from sessionjwt.liveness.epoch import LocalEpoch, SharedEpoch
 from sessionjwt.liveness.feed import Invalidation, InvalidationFeed
 from sessionjwt.login import Authenticator
+from sessionjwt.oauth import TokenInspector
 from sessionjwt.passwords import PasswordHashing, PasswordPolicy
 from sessionjwt.principal import Principal
 from sessionjwt.ratelimit import Throttle
@@ -111,6 +114,7 @@ class SessionJWT:
         self.users = UserStore(self.database)
         self.sessions = SqlSessionStore(self.database)
         self.audit = AuditLog(self.database)
+        self.clients = ClientRegistry(self.database)
         self.cache = LivenessCache()
         self.feed = build_feed(settings, self.cache)
         self.password_policy = PasswordPolicy(
@@ -422,6 +426,78 @@ class SessionJWT:
         await self.start()
         return await self.sessions.list_live(user_id, self.clock.now())
 
+    # -- resource-server clients, RFC 7662 introspection, RFC 7009 revocation --------------
+
+    async def create_client(self, name: str, *, actor: str | None = None) -> NewClient:
+        """Register a resource server; the secret in the result is never retrievable again."""
+        await self.start()
+        return await self.clients.create(name, self.clock.now(), actor=actor)
+
+    async def list_clients(self, *, include_deleted: bool = False) -> list[ClientRecord]:
+        await self.start()
+        return await self.clients.list(include_deleted=include_deleted)
+
+    async def delete_client(self, client_id: str, *, actor: str | None = None) -> None:
+        """Refuse the client's credentials from its next call on (404 if no such client)."""
+        await self.start()
+        await self.clients.delete(client_id, self.clock.now(), actor=actor)
+
+    async def introspect(
+        self,
+        token: str,
+        *,
+        client_id: str,
+        client_secret: str,
+        client: ClientInfo | None = None,
+    ) -> dict[str, Any]:
+        """RFC 7662 for a registered client: a live token's claims, or ``{"active": False}``.
+
+        401 ``invalid_client`` for bad credentials, 503 when the store cannot answer."""
+        await self.start()
+        client = client or ClientInfo()
+        if client.ip:
+            limit = self.settings.introspect_rate_limit_ip
+            await self.throttle.hit(limit, "introspect-ip", client.ip)
+        await self.clients.authenticate(client_id, client_secret)
+        return await self._inspector().introspect(token)
+
+    async def revoke_token(
+        self,
+        token: str,
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        client: ClientInfo | None = None,
+    ) -> bool:
+        """RFC 7009: end the session behind a genuine access or refresh token.
+
+        Public clients (the token holder's own app) send no secret, at most our public
+        ``client_id``; credentials, when sent, must be right. True if the session was live."""
+        await self.start()
+        client = client or ClientInfo()
+        if client.ip:
+            await self.throttle.hit(self.settings.revoke_rate_limit_ip, "revoke-ip", client.ip)
+        actor = None
+        if client_secret is not None:
+            record = await self.clients.authenticate(client_id or "", client_secret)
+            actor = f"client:{record.client_id}"
+        elif client_id is not None and client_id != self.settings.client_id:
+            raise InvalidClient()
+        return await self._inspector().revoke(token, actor=actor, client=client)
+
+    def _inspector(self) -> TokenInspector:
+        if self._chain is None:
+            raise ConfigurationError("SessionJWT.start() has not run: no refresh key")
+        return TokenInspector(
+            codec=self.codec,
+            check=self.check,
+            store=self.sessions,
+            cache=self.cache,
+            chain=self._chain,
+            revoker=self.revoker,
+            clock=self.clock,
+        )
+
     # -- background work -------------------------------------------------------------------
 
     async def flush_last_seen(self) -> None:
@@ -515,6 +591,12 @@ class SessionJWT:
         from sessionjwt.integrations.well_known import build_well_known_router
 
         return build_well_known_router(self)
+
+    def oauth_router(self) -> APIRouter:
+        """``POST /oauth/introspect`` (RFC 7662) and ``/oauth/revoke`` (RFC 7009); at the root."""
+        from sessionjwt.integrations.oauth import build_oauth_router
+
+        return build_oauth_router(self)
 
     def protect(self, app: FastAPI, **options: Any) -> None:
         """Install the default-deny guard and sessionjwt's error responses on ``app``."""

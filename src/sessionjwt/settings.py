@@ -144,6 +144,14 @@ class Settings(BaseSettings):
     login_failures_per_account: str = "10/15 minutes"
     refresh_rate_limit_ip: str = "120/minute"
     register_rate_limit_ip: str = "10/minute"
+    introspect_rate_limit_ip: str = Field(
+        default="1200/minute",
+        description="RFC 7662 introspection calls per client IP (resource servers call often).",
+    )
+    revoke_rate_limit_ip: str = Field(
+        default="120/minute",
+        description="RFC 7009 revocation calls per client IP.",
+    )
 
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(
         default_factory=list,
@@ -164,6 +172,8 @@ class Settings(BaseSettings):
         "login_failures_per_account",
         "refresh_rate_limit_ip",
         "register_rate_limit_ip",
+        "introspect_rate_limit_ip",
+        "revoke_rate_limit_ip",
     )
     @classmethod
     def _parse_limit(cls, value: str) -> str:

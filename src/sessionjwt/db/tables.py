@@ -156,3 +156,16 @@ deployment_state = Table(
     Column("session_generation", Integer, nullable=False, server_default="0"),
     CheckConstraint("id = 1", name="ck_deployment_state_single_row"),
 )
+
+# Resource servers allowed to introspect tokens (RFC 7662). The secret is stored only as a
+# SHA-256 digest (see sessionjwt.clients); a deleted client keeps its row for the audit trail
+# and can never authenticate again.
+clients = Table(
+    "clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("deleted_at", UTCDateTime, nullable=True),
+)

@@ -39,8 +39,15 @@ def authorization_server_metadata(auth: SessionJWT) -> dict[str, Any]:
         "jwks_uri": base + JWKS_PATH,
         "introspection_endpoint": base + INTROSPECTION_PATH,
         "revocation_endpoint": base + REVOCATION_PATH,
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
-        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
+        "introspection_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        "revocation_endpoint_auth_methods_supported": [
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+        ],
         "token_endpoint_auth_methods_supported": ["none"],
         "grant_types_supported": ["refresh_token"],
         "response_types_supported": [],

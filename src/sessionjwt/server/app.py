@@ -22,6 +22,7 @@ def create_app(settings: Settings | None = None, *, auth: SessionJWT | None = No
     app.include_router(auth.router(), prefix="/auth")
     app.include_router(auth.well_known_router())
     app.include_router(auth.admin_router(), prefix="/admin")
+    app.include_router(auth.oauth_router())
 
     @app.get("/healthz", tags=["ops"])
     @public

@@ -1,4 +1,5 @@
-"""``sessionjwt``: serve, migrate, and the operator's kill switches (users, sessions)."""
+"""``sessionjwt``: serve, migrate, the operator's kill switches (users, sessions, keys), and
+the resource servers allowed to introspect tokens (clients)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ app.add_typer(users_app, name="users")
 app.add_typer(sessions_app, name="sessions")
 keys_app = typer.Typer(help="Signing keys: list, rotate, retire.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+clients_app = typer.Typer(
+    help="Resource servers allowed to introspect tokens (RFC 7662).", no_args_is_help=True
+)
+app.add_typer(clients_app, name="clients")
 console = Console()
 errors = Console(stderr=True)
 T = TypeVar("T")
@@ -252,6 +257,47 @@ def keys_retire(kid: Annotated[str, typer.Argument(help="Key to retire now.")]) 
 
     _run(work)
     console.print(f"retired {kid}: its tokens are refused with key_retired")
+
+
+@clients_app.command("create")
+def clients_create(
+    name: Annotated[str, typer.Argument(help="Who this client is, for humans.")],
+) -> None:
+    """Register a resource server; prints its id and secret. The secret is shown only now."""
+    created = _run(lambda auth: auth.create_client(name, actor=CLI_ACTOR))
+    # Plain lines on stdout, so a script can capture them; the warning goes to stderr.
+    typer.echo(f"client_id: {created.record.client_id}")
+    typer.echo(f"client_secret: {created.secret}")
+    errors.print(
+        "[yellow]the secret is shown once[/yellow]: store it in the resource server's secret "
+        "manager now; only its hash is kept"
+    )
+
+
+@clients_app.command("list")
+def clients_list(
+    include_deleted: Annotated[
+        bool, typer.Option("--all", help="Include deleted clients.")
+    ] = False,
+) -> None:
+    """List registered clients (never their secrets)."""
+    records = _run(lambda auth: auth.list_clients(include_deleted=include_deleted))
+    table = Table("client id", "name", "created", "deleted")
+    for record in records:
+        table.add_row(
+            record.client_id,
+            record.name,
+            _when(record.created_at.timestamp()),
+            _when(record.deleted_at.timestamp()) if record.deleted_at else "",
+        )
+    console.print(table)
+
+
+@clients_app.command("delete")
+def clients_delete(client_id: str) -> None:
+    """Delete a client: its credentials are refused from its next call on."""
+    _run(lambda auth: auth.delete_client(client_id, actor=CLI_ACTOR))
+    console.print(f"deleted client {client_id}")
 
 
 def main() -> None:
