@@ -31,6 +31,7 @@ from sessionjwt.liveness.cache import LivenessCache
 from sessionjwt.liveness.epoch import LocalEpoch, SharedEpoch
 from sessionjwt.liveness.feed import Invalidation, InvalidationFeed
 from sessionjwt.login import Authenticator
+from sessionjwt.masterkeys import MasterKeys, load_master_keys
 from sessionjwt.passwords import PasswordHashing, PasswordPolicy
 from sessionjwt.principal import Principal
 from sessionjwt.ratelimit import Throttle
@@ -42,8 +43,9 @@ from sessionjwt.settings import Settings
 from sessionjwt.tokens.access import AccessTokenCodec, AccessTokenPolicy
 from sessionjwt.tokens.keys import KeyRing
 from sessionjwt.tokens.keystore import KeyStore
-from sessionjwt.tokens.masterkey import derive_subkey, load_or_create_master_key
+from sessionjwt.tokens.masterkey import derive_subkey
 from sessionjwt.tokens.refresh_token import SuccessorChain
+from sessionjwt.tokens.sealed import SealedSecrets
 from sessionjwt.users import UserRecord, UserStore, normalise_email
 
 if TYPE_CHECKING:
@@ -138,6 +140,7 @@ class SessionJWT:
             self.throttle = Throttle("async+memory://")
         self._ring: KeyRing | None = None
         self._chain: SuccessorChain | None = None
+        self.master_keys: MasterKeys | None = None
         self.codec = AccessTokenCodec(
             AccessTokenPolicy(
                 issuer=settings.issuer,
@@ -194,16 +197,34 @@ class SessionJWT:
                 else:
                     await upgrade(url)
             await self._require_current_schema()
-            master_key = load_or_create_master_key(self.settings.resolved_master_key_file)
-            self._chain = SuccessorChain(derive_subkey(master_key, "refresh-successor"))
-            keystore = KeyStore(self.database, master_key)
+            # A secret manager is a network call: keep the event loop free meanwhile.
+            self.master_keys = await asyncio.to_thread(load_master_keys, self.settings)
+            keystore = KeyStore(self.database, self.master_keys)
             self._ring = await keystore.load_ring(self.settings.signing_algorithm, self.clock.now())
+            self._chain = SuccessorChain(
+                await self._refresh_chain_key(keystore, self._ring, self.master_keys)
+            )
             await self.feed.start()
             self._background = [
                 asyncio.create_task(self._flush_last_seen_forever(), name="sessionjwt-last-seen"),
                 asyncio.create_task(self._prune_forever(), name="sessionjwt-prune"),
             ]
             self._started = True
+
+    async def _refresh_chain_key(
+        self, keystore: KeyStore, ring: KeyRing, master_keys: MasterKeys
+    ) -> bytes:
+        """The refresh-token chain key, stored wrapped so a master-key rotation keeps it.
+
+        Before it was stored it was derived from the (single) master key; the first start
+        stores that same value, derived from the master key that opened the active signing
+        key, so refresh tokens issued before the upgrade keep their chain.
+        """
+        opened_by = keystore.wrapped_by.get(ring.active.kid, master_keys.current_id)
+        seed = master_keys.by_id(opened_by) or master_keys.current
+        return await SealedSecrets(self.database, master_keys).get_or_create(
+            "refresh-successor", lambda: derive_subkey(seed, "refresh-successor"), self.clock.now()
+        )
 
     async def close(self) -> None:
         await cancel_all(self._background)

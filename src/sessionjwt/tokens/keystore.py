@@ -1,4 +1,8 @@
-"""Loads the key ring from the ``signing_keys`` table, creating the first key on first run."""
+"""Loads the key ring from the ``signing_keys`` table, creating the first key on first run.
+
+Private keys are unwrapped with whichever configured master key wrapped them (the row names
+it), and new ones are wrapped with the current master key: see :mod:`sessionjwt.masterkeys`.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +12,29 @@ from sqlalchemy.exc import IntegrityError
 from sessionjwt.clock import to_datetime
 from sessionjwt.db.engine import Database
 from sessionjwt.db.tables import signing_keys
+from sessionjwt.masterkeys.keyset import MasterKeys
 from sessionjwt.tokens.keys import (
     KeyRing,
     SigningKey,
     build_key,
-    decrypt_private_bytes,
-    encrypt_private_bytes,
     generate_private_bytes,
     new_kid,
 )
 
 
 class KeyStore:
-    def __init__(self, database: Database, master_key: bytes) -> None:
+    def __init__(self, database: Database, master_keys: MasterKeys | bytes) -> None:
         self._db = database
-        self._master_key = master_key
+        if isinstance(master_keys, bytes):
+            master_keys = MasterKeys(current=master_keys)
+        self._master_keys = master_keys
+        self.wrapped_by: dict[str, str] = {}
+        """kid → id of the master key that opened it, as of the last load."""
+
+    def wrapped_columns(self, kid: str, private_bytes: bytes) -> dict[str, object]:
+        """The two columns a new row stores: the wrapped key and which master key wrapped it."""
+        blob, master_key_id = self._master_keys.wrap(kid, private_bytes)
+        return {"private_key_encrypted": blob, "master_key_id": master_key_id}
 
     async def load_ring(self, algorithm: str, now: float) -> KeyRing:
         """The current ring; if nothing signs yet, generate and activate one ``algorithm`` key."""
@@ -39,15 +51,14 @@ class KeyStore:
                     signing_keys.c.activated_at, signing_keys.c.created_at
                 )
             )
-            return [
-                build_key(
-                    row.kid,
-                    row.alg,
-                    row.state,
-                    decrypt_private_bytes(self._master_key, row.kid, row.private_key_encrypted),
+            keys = []
+            for row in rows:
+                private_bytes, opened_by = self._master_keys.unwrap(
+                    row.kid, row.private_key_encrypted, row.master_key_id
                 )
-                for row in rows
-            ]
+                self.wrapped_by[row.kid] = opened_by
+                keys.append(build_key(row.kid, row.alg, row.state, private_bytes))
+            return keys
 
     async def _create_first_active(self, algorithm: str, now: float) -> None:
         kid = new_kid()
@@ -58,7 +69,7 @@ class KeyStore:
             "alg": algorithm,
             "state": "active",
             "public_jwk": key.public_jwk(),
-            "private_key_encrypted": encrypt_private_bytes(self._master_key, kid, private_bytes),
+            **self.wrapped_columns(kid, private_bytes),
             "created_at": to_datetime(now),
             "activated_at": to_datetime(now),
         }
