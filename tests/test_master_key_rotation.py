@@ -10,6 +10,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,28 @@ async def test_a_failed_rewrap_changes_nothing(keys: Keys, clock: ManualClock) -
                 "0123456789abcdef": 1,
             }
         )
+
+
+async def test_rewrap_skips_retired_keys_whose_material_is_wiped(
+    keys: Keys, clock: ManualClock
+) -> None:
+    """A retired key is never unwrapped again (the key-ring lifecycle wipes it): rewrap and
+    status leave it out instead of failing on it."""
+    async with SessionJWT(keys.settings(keys.a), clock=clock) as auth:
+        async with auth.database.write() as connection:
+            await connection.execute(
+                signing_keys.insert().values(
+                    kid="retired-kid",
+                    alg="EdDSA",
+                    state="retired",
+                    private_key_encrypted=b"",
+                    master_key_id=file_id(keys.a),
+                    created_at=datetime.fromtimestamp(clock.now(), UTC),
+                )
+            )
+        b_then_a = MasterKeys(
+            current=parse_master_key(keys.b.read_bytes(), "b"),
+            previous=(parse_master_key(keys.a.read_bytes(), "a"),),
+        )
+        assert (await rewrap(auth.database, b_then_a)).rewrapped == 2
+        assert await rows_by_master_key(auth.database) == {file_id(keys.b): 2}

@@ -2,7 +2,8 @@
 
 One transaction over ``signing_keys`` and ``sealed_secrets``: either every row is re-wrapped
 or none is (a row no configured key can open aborts the whole run). Rows already under the
-current key are left alone, so running it twice changes nothing the second time.
+current key are left alone, so running it twice changes nothing the second time. Retired
+signing keys are skipped: they are refused anyway, and their material may be wiped.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ async def rewrap(database: Database, master_keys: MasterKeys) -> RewrapReport:
                 signing_keys.c.kid,
                 signing_keys.c.private_key_encrypted,
                 signing_keys.c.master_key_id,
-            ).with_for_update()
+            )
+            .where(signing_keys.c.state != "retired")
+            .with_for_update()
         )
         for kid, blob, wrapped_by in keys.all():
             if wrapped_by == master_keys.current_id:
@@ -68,10 +71,15 @@ async def rewrap(database: Database, master_keys: MasterKeys) -> RewrapReport:
 
 
 async def rows_by_master_key(database: Database) -> Counter[str | None]:
-    """How many wrapped rows each master key id holds (``None``: written before ids)."""
+    """How many wrapped rows each master key id holds (``None``: written before ids);
+    retired signing keys are not counted, since nothing ever unwraps them."""
     counts: Counter[str | None] = Counter()
+    queries = (
+        select(signing_keys.c.master_key_id).where(signing_keys.c.state != "retired"),
+        select(sealed_secrets.c.master_key_id),
+    )
     async with database.read() as connection:
-        for column in (signing_keys.c.master_key_id, sealed_secrets.c.master_key_id):
-            for (key_id,) in (await connection.execute(select(column))).all():
+        for query in queries:
+            for (key_id,) in (await connection.execute(query)).all():
                 counts[key_id] += 1
     return counts
