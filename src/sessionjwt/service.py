@@ -33,6 +33,7 @@ from sessionjwt.liveness.cache import LivenessCache
 from sessionjwt.liveness.epoch import LocalEpoch, SharedEpoch
 from sessionjwt.liveness.feed import Invalidation, InvalidationFeed
 from sessionjwt.login import Authenticator
+from sessionjwt.masterkeys import MasterKeys, load_master_keys
 from sessionjwt.oauth import TokenInspector
 from sessionjwt.passwords import PasswordHashing, PasswordPolicy
 from sessionjwt.principal import Principal
@@ -45,9 +46,10 @@ from sessionjwt.settings import Settings
 from sessionjwt.tokens.access import AccessTokenCodec, AccessTokenPolicy
 from sessionjwt.tokens.keys import KeyRing
 from sessionjwt.tokens.keystore import KeyInfo, KeyStore, Rotation
-from sessionjwt.tokens.masterkey import derive_subkey, load_or_create_master_key
+from sessionjwt.tokens.masterkey import derive_subkey
 from sessionjwt.tokens.refresh_token import SuccessorChain
 from sessionjwt.tokens.rotation import KeyRingKeeper
+from sessionjwt.tokens.sealed import SealedSecrets
 from sessionjwt.users import UserRecord, UserStore, normalise_email
 
 if TYPE_CHECKING:
@@ -143,6 +145,7 @@ class SessionJWT:
             self.throttle = Throttle("async+memory://")
         self.keys: KeyRingKeeper | None = None
         self._chain: SuccessorChain | None = None
+        self.master_keys: MasterKeys | None = None
         self.codec = AccessTokenCodec(
             AccessTokenPolicy(
                 issuer=settings.issuer,
@@ -200,17 +203,21 @@ class SessionJWT:
                 else:
                     await upgrade(url)
             await self._require_current_schema()
-            master_key = load_or_create_master_key(self.settings.resolved_master_key_file)
-            self._chain = SuccessorChain(derive_subkey(master_key, "refresh-successor"))
+            # A secret manager is a network call: keep the event loop free meanwhile.
+            self.master_keys = await asyncio.to_thread(load_master_keys, self.settings)
+            keystore = KeyStore(self.database, self.master_keys)
             self.keys = KeyRingKeeper(
-                KeyStore(self.database, master_key),
+                keystore,
                 self.settings,
                 self.clock,
                 self.cache,
                 self.feed,
                 on_reload=self.checker.forget_verified_tokens,
             )
-            await self.keys.load()
+            ring = await self.keys.load()
+            self._chain = SuccessorChain(
+                await self._refresh_chain_key(keystore, ring, self.master_keys)
+            )
             await self.feed.start()
             self._background = [
                 asyncio.create_task(self.keys.tend_forever(), name="sessionjwt-keys"),
@@ -218,6 +225,21 @@ class SessionJWT:
                 asyncio.create_task(self._prune_forever(), name="sessionjwt-prune"),
             ]
             self._started = True
+
+    async def _refresh_chain_key(
+        self, keystore: KeyStore, ring: KeyRing, master_keys: MasterKeys
+    ) -> bytes:
+        """The refresh-token chain key, stored wrapped so a master-key rotation keeps it.
+
+        Before it was stored it was derived from the (single) master key; the first start
+        stores that same value, derived from the master key that opened the active signing
+        key, so refresh tokens issued before the upgrade keep their chain.
+        """
+        opened_by = keystore.wrapped_by.get(ring.active.kid, master_keys.current_id)
+        seed = master_keys.by_id(opened_by) or master_keys.current
+        return await SealedSecrets(self.database, master_keys).get_or_create(
+            "refresh-successor", lambda: derive_subkey(seed, "refresh-successor"), self.clock.now()
+        )
 
     async def close(self) -> None:
         await cancel_all(self._background)

@@ -16,6 +16,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SigningAlgorithm = Literal["EdDSA", "ES256", "PS256", "RS256", "HS256"]
+MasterKeySourceName = Literal["file", "env", "vault", "aws-ssm", "aws-secrets-manager"]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -34,7 +35,10 @@ def default_data_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SESSIONJWT_", extra="forbid", frozen=True)
+    # Inputs stay out of error messages: a mistyped setting may be a URL with a password.
+    model_config = SettingsConfigDict(
+        env_prefix="SESSIONJWT_", extra="forbid", frozen=True, hide_input_in_errors=True
+    )
 
     data_dir: Path = Field(
         default_factory=default_data_dir,
@@ -48,6 +52,44 @@ class Settings(BaseSettings):
         default=None,
         description="File holding the key that encrypts signing keys at rest (mode 0600). "
         "Default: `master.key` in data_dir. Keep it outside the database's backups.",
+    )
+    # Where the master key lives: docs/keys-and-secrets.md, "Where the master key lives".
+    master_key_source: MasterKeySourceName = Field(
+        default="file",
+        description="`file` (default), `env` (development only), `vault` (KV v2), `aws-ssm` "
+        "(SecureString) or `aws-secrets-manager`.",
+    )
+    master_key_previous: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Previous master keys, which only unwrap (during a rotation): "
+        "comma-separated references in the same source (file paths, environment variable "
+        "names, Vault paths, SSM parameter or secret names). Never the keys themselves.",
+    )
+    master_key_env_var: str = Field(
+        default="SESSIONJWT_MASTER_KEY",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="With source `env`: the variable holding the base64url key.",
+    )
+    master_key_vault_url: str | None = Field(
+        default=None, description="With source `vault`: the address; default VAULT_ADDR."
+    )
+    master_key_vault_mount: str = Field(default="secret", description="KV v2 mount point.")
+    master_key_vault_path: str | None = Field(
+        default=None, description="With source `vault`: the secret's path in the mount."
+    )
+    master_key_vault_field: str = Field(
+        default="master_key", description="With source `vault`: the field holding the key."
+    )
+    master_key_aws_name: str | None = Field(
+        default=None,
+        description="With source `aws-ssm`: the parameter name; with `aws-secrets-manager`: "
+        "the secret name or ARN.",
+    )
+    master_key_aws_region: str | None = Field(
+        default=None, description="AWS region; default: boto3's (AWS_REGION, config file)."
+    )
+    master_key_aws_endpoint_url: str | None = Field(
+        default=None, description="AWS endpoint override (tests, VPC endpoints)."
     )
 
     redis_url: str | None = Field(
@@ -167,6 +209,27 @@ class Settings(BaseSettings):
             return [ipaddress.ip_network(str(item), strict=False) for item in value]
         return value
 
+    @field_validator("master_key_previous", mode="before")
+    @classmethod
+    def _split_previous(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("master_key_previous")
+    @classmethod
+    def _names_not_keys(cls, value: list[str]) -> list[str]:
+        """A key pasted where its *name* belongs would end up in error messages: refuse it,
+        without repeating it."""
+        from sessionjwt.masterkeys.keyset import looks_like_a_key
+
+        if any(looks_like_a_key(reference) for reference in value):
+            raise ValueError(
+                "master_key_previous names where previous keys live (paths, variable names, "
+                "secret names); it must not hold a key itself"
+            )
+        return value
+
     @field_validator(
         "login_rate_limit_ip",
         "login_failures_per_account",
@@ -195,6 +258,11 @@ class Settings(BaseSettings):
             raise ValueError("feed_stale_after must exceed feed_heartbeat")
         if self.password_max_length < self.password_min_length:
             raise ValueError("password_max_length must be >= password_min_length")
+        if self.master_key_source == "vault" and not self.master_key_vault_path:
+            raise ValueError("master_key_source=vault needs master_key_vault_path")
+        if self.master_key_source.startswith("aws-") and not self.master_key_aws_name:
+            source = self.master_key_source
+            raise ValueError(f"master_key_source={source} needs master_key_aws_name")
         return self
 
     @property

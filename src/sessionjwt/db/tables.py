@@ -125,6 +125,9 @@ signing_keys = Table(
     Column("public_jwk", JSON, nullable=True),
     # AES-256-GCM under the master key: 12-byte nonce || ciphertext+tag, kid as associated data.
     Column("private_key_encrypted", LargeBinary, nullable=False),
+    # Which master key wrapped it (first 8 bytes of its SHA-256, hex); NULL for rows written
+    # before 0004, which are tried against every configured master key.
+    Column("master_key_id", String(16), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("activated_at", UTCDateTime, nullable=True),
     Column("retired_at", UTCDateTime, nullable=True),
@@ -145,6 +148,19 @@ signing_keys = Table(
         postgresql_where=text("state = 'next'"),
         sqlite_where=text("state = 'next'"),
     ),
+)
+
+# Deployment-wide secrets other than signing keys (the refresh-token chain key), wrapped like
+# them under the master key, so that rotating the master key re-wraps them instead of
+# changing them: a value derived from the master key would change with it.
+sealed_secrets = Table(
+    "sealed_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    # AES-256-GCM under the master key: nonce || ciphertext+tag, "sealed:<name>" as AAD.
+    Column("sealed", LargeBinary, nullable=False),
+    Column("master_key_id", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 # One row: what holds for the whole deployment. An emergency rotation increments

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sessionjwt.errors import ConfigurationError, SessionJWTError
+from sessionjwt.masterkeys import ENV_SOURCE_WARNING, MasterKeys, generate_master_key
 from sessionjwt.revoke import RevokeReason
 from sessionjwt.service import SessionJWT
 from sessionjwt.settings import Settings
@@ -29,6 +30,8 @@ clients_app = typer.Typer(
     help="Resource servers allowed to introspect tokens (RFC 7662).", no_args_is_help=True
 )
 app.add_typer(clients_app, name="clients")
+master_key_app = typer.Typer(help="Rotate the master key that wraps signing keys.")
+app.add_typer(master_key_app, name="master-key", no_args_is_help=True)
 console = Console()
 errors = Console(stderr=True)
 T = TypeVar("T")
@@ -79,6 +82,8 @@ def serve(
     from sessionjwt.server.app import create_app
 
     settings = Settings()
+    if settings.master_key_source == "env":
+        errors.print(f"[bold red]WARNING[/bold red] {ENV_SOURCE_WARNING}")
     try:
         asyncio.run(_preflight(SessionJWT(settings)))
         application = create_app(settings)
@@ -298,6 +303,62 @@ def clients_delete(client_id: str) -> None:
     """Delete a client: its credentials are refused from its next call on."""
     _run(lambda auth: auth.delete_client(client_id, actor=CLI_ACTOR))
     console.print(f"deleted client {client_id}")
+
+
+def _master_keys(auth: SessionJWT) -> MasterKeys:
+    if auth.master_keys is None:  # start() has run in _run; this is for the type checker
+        raise ConfigurationError("master keys are not loaded")
+    return auth.master_keys
+
+
+@master_key_app.command("generate")
+def master_key_generate() -> None:
+    """Print a new random master key (base64url) for your secret manager; nothing is stored."""
+    print(generate_master_key())  # plain stdout, so it can be piped straight into a store
+    errors.print(
+        "store it in your secret manager, then configure it as the current master key and the "
+        "old one as SESSIONJWT_MASTER_KEY_PREVIOUS (docs/keys-and-secrets.md)"
+    )
+
+
+@master_key_app.command("rewrap")
+def master_key_rewrap() -> None:
+    """Re-encrypt every stored private key under the current master key (one transaction)."""
+    from sessionjwt.tokens.rewrap import RewrapReport, rewrap
+
+    async def work(auth: SessionJWT) -> tuple[str, RewrapReport]:
+        keys = _master_keys(auth)
+        return keys.current_id, await rewrap(auth.database, keys)
+
+    current, report = _run(work)
+    console.print(
+        f"re-wrapped {report.rewrapped} rows under master key {current}; "
+        f"{report.already_current} already were"
+    )
+
+
+@master_key_app.command("status")
+def master_key_status() -> None:
+    """How many stored rows each master key wraps: the old key may go when it wraps none."""
+    from sessionjwt.tokens.rewrap import rows_by_master_key
+
+    async def work(auth: SessionJWT) -> tuple[MasterKeys, dict[str | None, int]]:
+        return _master_keys(auth), dict(await rows_by_master_key(auth.database))
+
+    keys, counts = _run(work)
+    table = Table("master key id", "configured as", "rows")
+    for key_id in dict.fromkeys([*keys.ids, *counts]):
+        role = (
+            "current"
+            if key_id == keys.current_id
+            else "previous"
+            if key_id in keys.ids
+            else "not recorded (written before 0004)"
+            if key_id is None
+            else "NOT CONFIGURED"
+        )
+        table.add_row(key_id or "-", role, str(counts.get(key_id, 0)))
+    console.print(table)
 
 
 def main() -> None:

@@ -9,6 +9,9 @@
 
 Every transition is one transaction whose ``WHERE`` names the state it expects, so instances
 running the schedule at once cannot rotate twice: the loser changes nothing.
+
+Private keys are unwrapped with whichever configured master key wrapped them (the row names
+it), and new ones are wrapped with the current master key: see :mod:`sessionjwt.masterkeys`.
 """
 
 from __future__ import annotations
@@ -26,13 +29,12 @@ from sessionjwt.clock import to_datetime, to_seconds
 from sessionjwt.db.engine import Database
 from sessionjwt.db.tables import deployment_state, signing_keys
 from sessionjwt.errors import ConfigurationError, KeyOperationRefused
+from sessionjwt.masterkeys.keyset import MasterKeys
 from sessionjwt.tokens.keys import (
     KeyRing,
     KeyState,
     SigningKey,
     build_key,
-    decrypt_private_bytes,
-    encrypt_private_bytes,
     generate_private_bytes,
     new_kid,
 )
@@ -65,9 +67,18 @@ class Rotation:
 
 
 class KeyStore:
-    def __init__(self, database: Database, master_key: bytes) -> None:
+    def __init__(self, database: Database, master_keys: MasterKeys | bytes) -> None:
         self._db = database
-        self._master_key = master_key
+        if isinstance(master_keys, bytes):
+            master_keys = MasterKeys(current=master_keys)
+        self._master_keys = master_keys
+        self.wrapped_by: dict[str, str] = {}
+        """kid → id of the master key that opened it, as of the last load."""
+
+    def wrapped_columns(self, kid: str, private_bytes: bytes) -> dict[str, object]:
+        """The two columns a new row stores: the wrapped key and which master key wrapped it."""
+        blob, master_key_id = self._master_keys.wrap(kid, private_bytes)
+        return {"private_key_encrypted": blob, "master_key_id": master_key_id}
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -98,7 +109,10 @@ class KeyStore:
         return keys, frozenset(row.kid for row in rows if row.state == "retired")
 
     def _build(self, row: Any) -> SigningKey:
-        private_bytes = decrypt_private_bytes(self._master_key, row.kid, row.private_key_encrypted)
+        private_bytes, opened_by = self._master_keys.unwrap(
+            row.kid, row.private_key_encrypted, row.master_key_id
+        )
+        self.wrapped_by[row.kid] = opened_by
         return build_key(
             row.kid,
             row.alg,
@@ -271,7 +285,7 @@ class KeyStore:
             "alg": algorithm,
             "state": state,
             "public_jwk": key.public_jwk(),
-            "private_key_encrypted": encrypt_private_bytes(self._master_key, kid, private_bytes),
+            **self.wrapped_columns(kid, private_bytes),
             "created_at": to_datetime(now),
             "activated_at": to_datetime(now) if state == "active" else None,
         }

@@ -1,58 +1,18 @@
-"""The master key: 32 random bytes in a file outside the database, wrapping every private key.
+"""Keys derived from the master key, and the historical single-file entry point.
 
-Created on first run with mode 0600 (atomically, so two processes starting together agree on
-one key); refused when the file is readable by anyone but its owner.
+Where the master key comes from (file, environment, Vault, AWS) and how several coexist during
+a rotation lives in :mod:`sessionjwt.masterkeys`.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import os
-import secrets
-import stat
-from pathlib import Path
-
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from sessionjwt.errors import ConfigurationError
+from sessionjwt.masterkeys.file import load_or_create_master_key
+from sessionjwt.masterkeys.keyset import MASTER_KEY_BYTES
 
-MASTER_KEY_BYTES = 32
-
-
-def load_or_create_master_key(path: Path) -> bytes:
-    if not path.exists():
-        _create(path)
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise ConfigurationError(
-            f"master key file {path} has mode {mode:o}; it must not be readable by group or "
-            f"others (run: chmod 600 {path})"
-        )
-    try:
-        key = base64.urlsafe_b64decode(path.read_bytes().strip())
-    except ValueError as error:
-        raise ConfigurationError(f"master key file {path} is not base64url text") from error
-    if len(key) != MASTER_KEY_BYTES:
-        raise ConfigurationError(f"master key file {path} must hold {MASTER_KEY_BYTES} bytes")
-    return key
-
-
-def _create(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(base64.urlsafe_b64encode(secrets.token_bytes(MASTER_KEY_BYTES)) + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        # link() fails if another process won the race; then its key is the key.
-        with contextlib.suppress(FileExistsError):
-            os.link(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+__all__ = ["MASTER_KEY_BYTES", "derive_subkey", "load_or_create_master_key"]
 
 
 def derive_subkey(master_key: bytes, purpose: str) -> bytes:
