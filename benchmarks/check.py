@@ -11,38 +11,35 @@ Run: ``.venv/bin/python benchmarks/check.py [--iterations N] [--repeats R] [--se
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
 import argparse
 import asyncio
 import contextlib
-import gc
-import os
-import platform
 import secrets
 import statistics
-import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from sqlalchemy import func, select
 
-from sessionjwt import SessionJWT, SessionRevoked, Settings
+from benchmarks import common
+from sessionjwt import SessionJWT
 from sessionjwt.clock import storable, to_datetime
 from sessionjwt.db.tables import sessions, users
 from sessionjwt.sessions.model import SessionRecord, UserState
 from sessionjwt.tokens.refresh_token import hash_secret, new_secret, new_session_id
 
 TARGET_RATIO = 0.25  # the issue's target: warm check ≤ 0.25 x PyJWT HS256 decode
-ISSUER = "https://auth.bench.test"
-AUDIENCE = "https://api.bench.test"
 EMAIL = "bench@example.com"
-
-# A timer runs its operation n times and returns the elapsed nanoseconds.
-Timer = Callable[[int], Awaitable[int]]
+WARMUP = 1000  # calls a row in the untimed pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,34 +50,17 @@ class Options:
     check_target: bool
 
 
-@dataclass(slots=True)
-class Row:
-    """One measured operation: µs per call, one sample per repeat."""
-
-    name: str
-    timer: Timer
-    samples: list[float] = field(default_factory=list)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.samples)
-
-    @property
-    def p90(self) -> float:
-        if len(self.samples) < 2:
-            return self.samples[0]
-        return statistics.quantiles(self.samples, n=10, method="inclusive")[-1]
-
-
 def parse_options(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(
         prog="benchmarks/check.py",
         description="Time sessionjwt's warm request check against a PyJWT HS256 decode.",
     )
-    parser.add_argument("--iterations", type=_positive, default=2000, help="calls per repeat")
-    parser.add_argument("--repeats", type=_positive, default=9, help="repeats per row")
     parser.add_argument(
-        "--sessions", type=_non_negative, default=1000, help="extra stored and warm sessions"
+        "--iterations", type=common.at_least(1), default=2000, help="calls per repeat"
+    )
+    parser.add_argument("--repeats", type=common.at_least(1), default=9, help="repeats per row")
+    parser.add_argument(
+        "--sessions", type=common.at_least(0), default=1000, help="extra stored and warm sessions"
     )
     parser.add_argument(
         "--check-target", action="store_true", help="exit 1 when the ratio target fails"
@@ -89,21 +69,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     return Options(args.iterations, args.repeats, args.sessions, args.check_target)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be at least 0")
-    return value
-
-
-def sync_timer(call: Callable[[str], object], token: str) -> Timer:
+def sync_timer(call: Callable[[str], object], token: str) -> common.Timer:
     """Time a plain call, from inside the event loop like the async rows: one setting for all."""
 
     async def run(n: int) -> int:
@@ -113,59 +79,6 @@ def sync_timer(call: Callable[[str], object], token: str) -> Timer:
         return time.perf_counter_ns() - start
 
     return run
-
-
-def async_timer(call: Callable[[str], Awaitable[object]], token: str) -> Timer:
-    """Time a loop of ``n`` awaits as a whole: per-call timer reads would dwarf a warm check."""
-
-    async def run(n: int) -> int:
-        start = time.perf_counter_ns()
-        for _ in range(n):
-            await call(token)
-        return time.perf_counter_ns() - start
-
-    return run
-
-
-async def measure(rows: Sequence[Row], iterations: int, repeats: int) -> None:
-    """Interleave the rows repeat by repeat, so machine noise lands on all of them alike.
-
-    One untimed pass first warms caches and the interpreter. The GC is paused while a loop is
-    timed (as :mod:`timeit` does) so a collection triggered by one row is not billed to another.
-    """
-    for row in rows:
-        await row.timer(min(iterations, 1000))
-    for repeat in range(repeats):
-        shift = repeat % len(rows)  # rotate the order: no row always runs first
-        for row in [*rows[shift:], *rows[:shift]]:
-            gc.collect()
-            gc.disable()
-            try:
-                elapsed = await row.timer(iterations)
-            finally:
-                gc.enable()
-            row.samples.append(elapsed / iterations / 1000)
-
-
-def make_settings(data_dir: Path, **overrides: Any) -> Settings:
-    """Pin everything the figures depend on, so ``SESSIONJWT_*`` variables cannot skew them.
-
-    Argon2 is made cheap because it only runs in the set-up; the check never hashes.
-    """
-    values: dict[str, Any] = {
-        "data_dir": data_dir,
-        "database_url": f"sqlite+aiosqlite:///{data_dir / 'bench.db'}",
-        "master_key_file": data_dir / "master.key",
-        "issuer": ISSUER,
-        "audience": AUDIENCE,
-        "signing_algorithm": "EdDSA",
-        "verified_token_cache_size": Settings.model_fields["verified_token_cache_size"].default,
-        "argon2_time_cost": 1,
-        "argon2_memory_cost_kib": 1024,
-        "argon2_parallelism": 1,
-    }
-    values.update(overrides)
-    return Settings(**values)
 
 
 async def add_warm_sessions(auth: SessionJWT, count: int) -> None:
@@ -248,33 +161,16 @@ async def add_warm_sessions(auth: SessionJWT, count: int) -> None:
         await auth.check(token)
 
 
-async def count_sessions(auth: SessionJWT) -> int:
-    async with auth.database.read() as connection:
-        return int(
-            (await connection.execute(select(func.count()).select_from(sessions))).scalar_one()
-        )
-
-
-async def revocation_seen(auth: SessionJWT, token: str) -> bool:
-    """True if the very next check after a revoke refuses the token."""
-    try:
-        await auth.check(token)
-    except SessionRevoked:
-        return True
-    return False
-
-
-def print_report(rows: Sequence[Row], check: Row, baseline: Row) -> bool:
+def print_report(rows: Sequence[common.Row], check: common.Row, baseline: common.Row) -> bool:
     """Print the table and the target verdict; True if the target is met."""
     width = max(len(row.name) for row in rows)
     print(f"{'row':<{width}}  {'median µs':>10}  {'p90 µs':>10}  {'x HS256':>8}")
     print("-" * (width + 36))
     for row in rows:
         ratio = row.median / baseline.median
-        print(f"{row.name:<{width}}  {row.median:>10.3f}  {row.p90:>10.3f}  {ratio:>7.3f}x")
+        print(f"{row.name:<{width}}  {row.median:>10.3f}  {p90(row):>10.3f}  {ratio:>7.3f}x")
     print()
-    # Paired by repeat: both ran seconds apart, so a slow spell of the machine cancels out.
-    paired = statistics.median(c / b for c, b in zip(check.samples, baseline.samples, strict=True))
+    paired = common.paired_ratio(check.samples, baseline.samples)
     met = paired <= TARGET_RATIO
     print(
         f"warm check / PyJWT HS256 decode: {paired:.3f}x (median of per-repeat ratios; "
@@ -284,12 +180,15 @@ def print_report(rows: Sequence[Row], check: Row, baseline: Row) -> bool:
     return met
 
 
+def p90(row: common.Row) -> float:
+    """Interpolated between the two nearest samples (``statistics.quantiles``, inclusive)."""
+    if len(row.samples) < 2:
+        return row.samples[0]
+    return statistics.quantiles(row.samples, n=10, method="inclusive")[-1]
+
+
 async def run(options: Options) -> int:
-    print(
-        f"machine: Python {platform.python_version()} ({platform.python_implementation()}), "
-        f"{platform.system()} {platform.machine()}, os.cpu_count()={os.cpu_count()}, "
-        f"PyJWT {jwt.__version__}"
-    )
+    print(f"{common.machine()}, PyJWT {jwt.__version__}")
     print(
         "note: shared, noisy machine; figures are medians over "
         f"{options.repeats} repeats of {options.iterations} calls (time.perf_counter_ns), "
@@ -304,9 +203,9 @@ async def run(options: Options) -> int:
             auth, lone, cold = [
                 await stack.enter_async_context(SessionJWT(settings))
                 for settings in (
-                    make_settings(data_dir),
-                    make_settings(data_dir),
-                    make_settings(data_dir, verified_token_cache_size=0),
+                    common.pinned_settings(data_dir),
+                    common.pinned_settings(data_dir),
+                    common.pinned_settings(data_dir, verified_token_cache_size=0),
                 )
             ]
             return await bench(options, auth, lone, cold)
@@ -322,21 +221,28 @@ async def bench(options: Options, auth: SessionJWT, lone: SessionJWT, cold: Sess
         if (await service.check(token)).session_id != pair.session_id:
             raise RuntimeError("the check answered for another session")
 
-    check = Row(
-        f"sessionjwt warm check, +{options.sessions} sessions", async_timer(auth.check, token)
+    n = options.iterations
+    check = common.Row(
+        f"sessionjwt warm check, +{options.sessions} sessions",
+        common.async_timer(auth.check, token),
+        n,
     )
-    baseline, eddsa = pyjwt_rows(auth, token)
-    alone = Row("sessionjwt warm check, 1 session in memory", async_timer(lone.check, token))
-    cold_check = Row("sessionjwt cold check (no verified cache)", async_timer(cold.check, token))
-    rows = [check, baseline, eddsa, cold_check, alone, *floor_rows(token)]
-    await measure(rows, options.iterations, options.repeats)
-    stored, live = await count_sessions(auth), len(auth.cache)
+    baseline, eddsa = pyjwt_rows(auth, token, n)
+    alone = common.Row(
+        "sessionjwt warm check, 1 session in memory", common.async_timer(lone.check, token), n
+    )
+    cold_check = common.Row(
+        "sessionjwt cold check (no verified cache)", common.async_timer(cold.check, token), n
+    )
+    rows = [check, baseline, eddsa, cold_check, alone, *floor_rows(token, n)]
+    await common.measure(rows, options.repeats, warmup=WARMUP)
+    stored, live = await common.count_sessions(auth), len(auth.cache)
 
     # After all the timing: the very next check after a revoke must refuse, in this service
     # and in the others, which hear of it only through the shared invalidation feed.
     await auth.revoke_session(pair.session_id)
-    seen_here = await revocation_seen(auth, token)
-    seen_there = [await revocation_seen(service, token) for service in (lone, cold)]
+    seen_here = await common.revocation_seen(auth, token)
+    seen_there = [await common.revocation_seen(service, token) for service in (lone, cold)]
 
     print()
     met = print_report(rows, check, baseline)
@@ -355,7 +261,7 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
-def pyjwt_rows(auth: SessionJWT, token: str) -> tuple[Row, Row]:
+def pyjwt_rows(auth: SessionJWT, token: str, iterations: int) -> tuple[common.Row, common.Row]:
     """The HS256 baseline (an equivalent token: same header type, same claims) and the EdDSA
     decode of our own token with our public key, the bulk of what a cold check pays."""
     claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
@@ -364,19 +270,21 @@ def pyjwt_rows(auth: SessionJWT, token: str) -> tuple[Row, Row]:
     public_key = auth.key_ring().active.verifying_key
 
     def hs256(value: str) -> object:
-        return jwt.decode(value, hs_key, algorithms=["HS256"], audience=AUDIENCE)
+        return jwt.decode(value, hs_key, algorithms=["HS256"], audience=common.AUDIENCE)
 
     def eddsa(value: str) -> object:
-        return jwt.decode(value, public_key, algorithms=["EdDSA"], audience=AUDIENCE)
+        return jwt.decode(value, public_key, algorithms=["EdDSA"], audience=common.AUDIENCE)
 
     # Every timed call must succeed: timing a fast failure would flatter the numbers.
     if hs256(hs_token) != claims or eddsa(token) != claims:
         raise RuntimeError("a PyJWT decode did not return the token's claims")
-    baseline = Row("PyJWT HS256 decode (baseline)", sync_timer(hs256, hs_token))
-    return baseline, Row("PyJWT EdDSA decode of our token", sync_timer(eddsa, token))
+    baseline = common.Row("PyJWT HS256 decode (baseline)", sync_timer(hs256, hs_token), iterations)
+    return baseline, common.Row(
+        "PyJWT EdDSA decode of our token", sync_timer(eddsa, token), iterations
+    )
 
 
-def floor_rows(token: str) -> list[Row]:
+def floor_rows(token: str, iterations: int) -> list[common.Row]:
     """What no check can beat: awaiting a coroutine that does nothing, and one dict look-up."""
     known = {token: True}
 
@@ -384,8 +292,8 @@ def floor_rows(token: str) -> list[Row]:
         return None
 
     return [
-        Row("await of a no-op coroutine", async_timer(no_op, token)),
-        Row("dict look-up", sync_timer(known.get, token)),
+        common.Row("await of a no-op coroutine", common.async_timer(no_op, token), iterations),
+        common.Row("dict look-up", sync_timer(known.get, token), iterations),
     ]
 
 

@@ -47,26 +47,23 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make `benchmarks` and `tests` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __package__ in (None, ""):  # run as a script: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import argparse
 import asyncio
 import contextlib
 import os
-import platform
 import re
 import resource
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
 
 import fastapi
 import httpx
@@ -74,13 +71,11 @@ import jwt
 import uvicorn
 from tests import backends
 
-from benchmarks import http_apps
+from benchmarks import common, http_apps
 from sessionjwt import SessionJWT, Settings
 from sessionjwt.db.migrate import upgrade
 
 TARGET_RATIO = 0.75  # the issue's target: (b) ≥ 0.75 x (a), and above every other row
-ISSUER = "https://auth.bench.test"
-AUDIENCE = "https://api.bench.test"
 EMAIL = "http-bench@example.com"
 PYJWT_USER = "user-0001"  # the subject of the PyJWT tokens of (c), (d), (e)
 REPO = Path(__file__).resolve().parent.parent
@@ -190,16 +185,19 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         description="Requests/s and latency of GET /hello on uvicorn with wrk, per auth scheme.",
     )
     parser.add_argument(
-        "--duration", type=_at_least(1), default=3, help="seconds of load per run (default 3)"
+        "--duration", type=common.at_least(1), default=3, help="seconds of load per run (default 3)"
     )
     parser.add_argument(
-        "--repeats", type=_at_least(1), default=3, help="runs per row, interleaved (default 3)"
+        "--repeats",
+        type=common.at_least(1),
+        default=3,
+        help="runs per row, interleaved (default 3)",
     )
     parser.add_argument(
-        "--warmup", type=_at_least(0), default=2, help="seconds of unmeasured load first"
+        "--warmup", type=common.at_least(0), default=2, help="seconds of unmeasured load first"
     )
     parser.add_argument(
-        "--connections", type=_at_least(1), default=32, help="wrk connections (default 32)"
+        "--connections", type=common.at_least(1), default=32, help="wrk connections (default 32)"
     )
     parser.add_argument(
         "--variants",
@@ -220,55 +218,15 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     )
 
 
-def _at_least(minimum: int) -> Any:
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
-        return value
-
-    return parse
-
-
 # -- what the servers are given ---------------------------------------------------------------
-
-
-def sessionjwt_env(data_dir: Path, database_url: str | None = None) -> dict[str, str]:
-    """SESSIONJWT_* for (b) and (b2), pinned so figures do not depend on the caller's
-    variables. Argon2 is cheap and rate limits are out of the way: neither is measured."""
-    env = {
-        "SESSIONJWT_DATA_DIR": str(data_dir),
-        "SESSIONJWT_ISSUER": ISSUER,
-        "SESSIONJWT_AUDIENCE": AUDIENCE,
-        "SESSIONJWT_ARGON2_TIME_COST": "1",
-        "SESSIONJWT_ARGON2_MEMORY_COST_KIB": "1024",
-        "SESSIONJWT_ARGON2_PARALLELISM": "1",
-        "SESSIONJWT_LOGIN_RATE_LIMIT_IP": "1000000/minute",
-        "SESSIONJWT_REFRESH_RATE_LIMIT_IP": "1000000/minute",
-        "SESSIONJWT_REGISTER_RATE_LIMIT_IP": "1000000/minute",
-    }
-    if database_url is not None:
-        env["SESSIONJWT_DATABASE_URL"] = database_url
-        env["SESSIONJWT_REDIS_URL"] = backends.REDIS_URL
-        env["SESSIONJWT_REDIS_NAMESPACE"] = f"sjbench-{secrets.token_hex(6)}"
-    return env
-
-
-def settings_from_env(env: Mapping[str, str]) -> Settings:
-    values: dict[str, Any] = {
-        name.removeprefix("SESSIONJWT_").lower(): value
-        for name, value in env.items()
-        if name.startswith("SESSIONJWT_")
-    }
-    return Settings(**values)
 
 
 def pyjwt_env(app: str, key: bytes, **extra: str) -> dict[str, str]:
     return {
         http_apps.APP_ENV: app,
         http_apps.KEY_ENV: key.hex(),
-        http_apps.ISSUER_ENV: ISSUER,
-        http_apps.AUDIENCE_ENV: AUDIENCE,
+        http_apps.ISSUER_ENV: common.ISSUER,
+        http_apps.AUDIENCE_ENV: common.AUDIENCE,
         **extra,
     }
 
@@ -290,8 +248,8 @@ def pyjwt_token(key: bytes, session_id: str, *, subject: str = PYJWT_USER) -> st
     decode a token of about the same size."""
     now = int(time.time())
     claims = {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
+        "iss": common.ISSUER,
+        "aud": common.AUDIENCE,
         "sub": subject,
         "sid": session_id,
         "jti": secrets.token_urlsafe(16),
@@ -423,12 +381,12 @@ async def prepare(
                 assert database is not None
                 url = database_dsn(database).replace("postgresql://", "postgresql+asyncpg://")
                 await upgrade(url)
-            env = sessionjwt_env(tmp / f"data-{key}", url)
+            env = common.server_env(tmp / f"data-{key}", url)
             if "SESSIONJWT_REDIS_NAMESPACE" in env:
                 cleanup.push_async_callback(
                     forget_redis, backends.REDIS_URL, (), env["SESSIONJWT_REDIS_NAMESPACE"]
                 )
-            token, revoked = await mint_sessionjwt_tokens(settings_from_env(env))
+            token, revoked = await mint_sessionjwt_tokens(common.settings_from_env(env))
             env[http_apps.APP_ENV] = variant.app
             probes = [
                 *common_refusals,
@@ -458,74 +416,38 @@ async def prepare(
 # -- one server -------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass(slots=True)
-class Server:
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    log: IO[bytes]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hello"
-
-    def log_tail(self, lines: int = 30) -> str:
-        self.log.flush()
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
+HELLO = "/hello"  # the one endpoint of every app: what wrk loads
 
 
 @contextlib.contextmanager
-def serve(target: Target, log_dir: Path) -> Iterator[Server]:
+def serve(target: Target, log_dir: Path) -> Iterator[common.Server]:
     """A fresh ``uvicorn --workers 1`` process serving ``target``'s app, ready; stopped after."""
-    inherited = {
-        k: v for k, v in os.environ.items() if not k.startswith(("SESSIONJWT_", "SJBENCH_"))
-    }
-    port = free_port()
+    port = common.free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "benchmarks.http_apps:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     log_path = log_dir / f"uvicorn-{target.variant.key}-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "benchmarks.http_apps:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            cwd=REPO,
-            env={**inherited, **target.env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        server = Server(port, process, log_path, log)
-        try:
-            wait_ready(server)
-            yield server
-        finally:
-            if process.poll() is None:
-                process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    server = common.start_server(command, port, target.env, log_path, cwd=REPO)
+    try:
+        wait_ready(server)
+        yield server
+    finally:
+        server.stop()
 
 
-def wait_ready(server: Server) -> None:
+def wait_ready(server: common.Server) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     with httpx.Client(timeout=2.0) as client:
         while True:
@@ -535,7 +457,7 @@ def wait_ready(server: Server) -> None:
                     + server.log_tail()
                 )
             with contextlib.suppress(httpx.TransportError):
-                client.get(server.url)  # any HTTP answer: the lifespan has completed
+                client.get(server.url(HELLO))  # any HTTP answer: the lifespan has completed
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError(
@@ -544,13 +466,13 @@ def wait_ready(server: Server) -> None:
             time.sleep(0.05)
 
 
-def verify(target: Target, server: Server) -> None:
+def verify(target: Target, server: common.Server) -> None:
     """200 with the token; the probes' statuses without it (proof that auth really runs)."""
     with httpx.Client(timeout=5.0) as client:
         checks = [Probe("token", target.token, 200), *target.probes]
         for check in checks:
             headers = {"Authorization": f"Bearer {check.token}"} if check.token else {}
-            response = client.get(server.url, headers=headers)
+            response = client.get(server.url(HELLO), headers=headers)
             if response.status_code != check.status:
                 raise RuntimeError(
                     f"{target.variant.label}: {check.name} answered {response.status_code} "
@@ -635,12 +557,12 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measured_run(options: Options, wrk: str, target: Target, server: Server) -> Run:
+def measured_run(options: Options, wrk: str, target: Target, server: common.Server) -> Run:
     """The measured wrk run, with the CPU time the server, wrk and everything else took."""
     pid = server.process.pid
     server_before, busy_before = process_cpu_seconds(pid), machine_busy_seconds()
     wrk_before, started = children_cpu_seconds(), time.perf_counter()
-    result = run_wrk(wrk, server.url, target.token, options.duration, options.connections)
+    result = run_wrk(wrk, server.url(HELLO), target.token, options.duration, options.connections)
     seconds = time.perf_counter() - started
     wrk_cpu = children_cpu_seconds() - wrk_before  # only wrk was reaped meanwhile
     server_after, busy_after = process_cpu_seconds(pid), machine_busy_seconds()
@@ -658,7 +580,8 @@ def measure(options: Options, wrk: str, targets: Sequence[Target], log_dir: Path
             with serve(target, log_dir) as server:
                 verify(target, server)
                 if options.warmup:
-                    run_wrk(wrk, server.url, target.token, options.warmup, options.connections)
+                    url = server.url(HELLO)
+                    run_wrk(wrk, url, target.token, options.warmup, options.connections)
                 run = measured_run(options, wrk, target, server)
                 if server.process.poll() is not None:
                     raise RuntimeError(f"{target.variant.label}: uvicorn died under load")
@@ -817,10 +740,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     print(
-        f"machine: Python {platform.python_version()} ({platform.python_implementation()}), "
-        f"{platform.system()} {platform.machine()}, os.cpu_count()={os.cpu_count()}; "
-        f"{wrk_version(wrk)}, uvicorn {uvicorn.__version__}, FastAPI {fastapi.__version__}, "
-        f"PyJWT {jwt.__version__}"
+        f"{common.machine()}; {wrk_version(wrk)}, uvicorn {uvicorn.__version__}, "
+        f"FastAPI {fastapi.__version__}, PyJWT {jwt.__version__}"
     )
     print(f"load average before the run: {os.getloadavg()[0]:.2f} (other work skews every row)")
     reasons = reachable(options)

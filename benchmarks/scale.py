@@ -23,34 +23,31 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script, not imported as `benchmarks.scale`
-    # Import from the repository root (for `tests.backends`), not from this directory, where
-    # a sibling module named like a standard one (http.py) would shadow it.
+if __package__ in (None, ""):  # run as a script: import from the repository root
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import argparse
 import asyncio
 import contextlib
-import gc
 import math
 import os
-import platform
 import secrets
 import sqlite3
 import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Dialect, Table, func, select, update
+from sqlalchemy import Column, Dialect, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from tests import backends
 
-from sessionjwt import SessionJWT, SessionRevoked, Settings
+from benchmarks import common
+from sessionjwt import SessionJWT, Settings
 from sessionjwt.clock import storable
 from sessionjwt.db.engine import sqlite_path
 from sessionjwt.db.migrate import upgrade
@@ -64,11 +61,7 @@ LOAD_CACHE_KIB = 512 * 1024  # SQLite page cache of the loading connection only
 SESSIONS_PER_USER = 10  # the filler is spread over many users, as in a real deployment
 COLD_ITERATIONS = 100  # cold checks per sample (each reads the store)
 WARM_SAMPLE = 100  # sessions of the many-session user held warm in memory when it signs out
-ISSUER = "https://auth.bench.test"
-AUDIENCE = "https://api.bench.test"
-
-# A timer runs its operation n times and returns the elapsed nanoseconds.
-Timer = Callable[[int], Awaitable[int]]
+WARMUP = 100  # calls a row in the untimed pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,25 +73,6 @@ class Options:
     iterations: int
     backend: str
     check_target: bool
-
-
-@dataclass(slots=True)
-class Row:
-    """One measured operation: µs per call, one sample per repeat."""
-
-    name: str
-    timer: Timer
-    iterations: int
-    samples: list[float] = field(default_factory=list)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.samples)
-
-    @property
-    def p90(self) -> float:
-        ordered = sorted(self.samples)
-        return ordered[max(1, math.ceil(0.9 * len(ordered))) - 1]
 
 
 @dataclass(slots=True)
@@ -124,17 +98,17 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         prog="benchmarks/scale.py",
         description="Request-check and sign-out-everywhere cost against the amount of data.",
     )
-    parser.add_argument("--sessions-large", type=_at_least(1), default=1_000_000)
-    parser.add_argument("--sessions-small", type=_at_least(1), default=1000)
+    parser.add_argument("--sessions-large", type=common.at_least(1), default=1_000_000)
+    parser.add_argument("--sessions-small", type=common.at_least(1), default=1000)
     parser.add_argument(
         "--signout-sessions",
-        type=_at_least(1),
+        type=common.at_least(1),
         default=10_000,
         help="sessions of the user whose sign-out is compared with a one-session user's",
     )
-    parser.add_argument("--repeats", type=_at_least(1), default=21, help="samples per row")
+    parser.add_argument("--repeats", type=common.at_least(1), default=21, help="samples per row")
     parser.add_argument(
-        "--iterations", type=_at_least(1), default=20_000, help="warm checks per sample"
+        "--iterations", type=common.at_least(1), default=20_000, help="warm checks per sample"
     )
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument(
@@ -152,34 +126,16 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     )
 
 
-def _at_least(minimum: int) -> Any:
-    def parse(text: str) -> int:
-        value = int(text.replace("_", ""))
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
-        return value
-
-    return parse
-
-
 def make_settings(data_dir: Path, database_url: str | None) -> Settings:
-    """Pin everything the figures depend on, so ``SESSIONJWT_*`` variables cannot skew them."""
-    values: dict[str, Any] = {
-        "data_dir": data_dir,
-        "database_url": database_url or f"sqlite+aiosqlite:///{data_dir / 'bench.db'}",
-        "master_key_file": data_dir / "master.key",
-        "issuer": ISSUER,
-        "audience": AUDIENCE,
-        "signing_algorithm": "EdDSA",
-        "verified_token_cache_size": Settings.model_fields["verified_token_cache_size"].default,
-        "argon2_time_cost": 1,
-        "argon2_memory_cost_kib": 1024,
-        "argon2_parallelism": 1,
-    }
-    if database_url is not None:
-        values["redis_url"] = backends.REDIS_URL
-        values["redis_namespace"] = f"sjbench-{secrets.token_hex(6)}"
-    return Settings(**values)
+    """SQLite in ``data_dir``, or the PostgreSQL database at ``database_url`` with Redis."""
+    if database_url is None:
+        return common.pinned_settings(data_dir)
+    return common.pinned_settings(
+        data_dir,
+        database_url=database_url,
+        redis_url=backends.REDIS_URL,
+        redis_namespace=common.redis_namespace(),
+    )
 
 
 # -- filling a store ----------------------------------------------------------------------
@@ -307,12 +263,6 @@ async def insert_sessions(
     return kept
 
 
-async def count_sessions(auth: SessionJWT) -> int:
-    async with auth.database.read() as connection:
-        found = await connection.execute(select(func.count()).select_from(sessions))
-        return int(found.scalar_one())
-
-
 async def fill(auth: SessionJWT, count: int, password_hash: str) -> None:
     """Add ``count`` sessions spread over ``count / SESSIONS_PER_USER`` users."""
     if count <= 0:
@@ -354,18 +304,7 @@ async def open_store(
 # -- timing -------------------------------------------------------------------------------
 
 
-def warm_timer(auth: SessionJWT, token: str) -> Timer:
-    async def run(n: int) -> int:
-        check = auth.check
-        start = time.perf_counter_ns()
-        for _ in range(n):
-            await check(token)
-        return time.perf_counter_ns() - start
-
-    return run
-
-
-def cold_timer(auth: SessionJWT, token: str) -> Timer:
+def cold_timer(auth: SessionJWT, token: str) -> common.Timer:
     """Every check finds no liveness entry and loads the session and its user from the store."""
 
     async def run(n: int) -> int:
@@ -377,27 +316,6 @@ def cold_timer(auth: SessionJWT, token: str) -> Timer:
         return time.perf_counter_ns() - start
 
     return run
-
-
-async def measure(rows: Sequence[Row], repeats: int) -> None:
-    """Interleave the rows repeat by repeat (rotating the order), GC paused while timing."""
-    for row in rows:
-        await row.timer(min(row.iterations, 100))
-    for repeat in range(repeats):
-        shift = repeat % len(rows)
-        for row in [*rows[shift:], *rows[:shift]]:
-            gc.collect()
-            gc.disable()
-            try:
-                elapsed = await row.timer(row.iterations)
-            finally:
-                gc.enable()
-            row.samples.append(elapsed / row.iterations / 1000)
-
-
-def paired_ratio(large: Row, small: Row) -> float:
-    """Median of per-repeat ratios: both ran seconds apart, so a slow spell cancels out."""
-    return statistics.median(a / b for a, b in zip(large.samples, small.samples, strict=True))
 
 
 async def wait_feed_healthy(auth: SessionJWT) -> None:
@@ -436,11 +354,8 @@ def checkpoint(auth: SessionJWT) -> None:
 
 async def refused(auth: SessionJWT, tokens: Sequence[str]) -> bool:
     for token in tokens:
-        try:
-            await auth.check(token)
-        except SessionRevoked:
-            continue
-        return False
+        if not await common.revocation_seen(auth, token):
+            return False
     return True
 
 
@@ -457,14 +372,10 @@ async def time_signouts(
             order.reverse()
         for index, person in order:
             await revive(auth, person)
-            gc.collect()
-            gc.disable()
-            try:
+            with common.gc_paused():
                 start = time.perf_counter_ns()
                 await auth.revoke_user_sessions(person.user_id)
                 elapsed = time.perf_counter_ns() - start
-            finally:
-                gc.enable()
             samples[index].append(elapsed / 1000)
             all_refused = all_refused and await refused(auth, person.tokens)
     return samples, all_refused
@@ -502,7 +413,7 @@ async def stores(
                     async with store.auth.database.write() as connection:
                         await connection.exec_driver_sql("ANALYZE sessions")
                         await connection.exec_driver_sql("ANALYZE users")
-                store.stored = await count_sessions(store.auth)
+                store.stored = await common.count_sessions(store.auth)
                 await wait_feed_healthy(store.auth)
                 if (await store.auth.check(store.token)).session_id != store.session_id:
                     raise RuntimeError("the check answered for another session")
@@ -520,27 +431,31 @@ async def run(options: Options, database_urls: Sequence[str | None]) -> int:
         cold_iterations = max(1, min(COLD_ITERATIONS, options.iterations // 20))
         small_label, large_label = f"{small.stored:,} stored", f"{large.stored:,} stored"
         rows = [
-            Row(
+            common.Row(
                 f"warm check, {small_label}",
-                warm_timer(small.auth, small.token),
+                common.async_timer(small.auth.check, small.token),
                 options.iterations,
             ),
-            Row(
+            common.Row(
                 f"warm check, {large_label}",
-                warm_timer(large.auth, large.token),
+                common.async_timer(large.auth.check, large.token),
                 options.iterations,
             ),
-            Row(f"cold check, {small_label}", cold_timer(small.auth, small.token), cold_iterations),
-            Row(f"cold check, {large_label}", cold_timer(large.auth, large.token), cold_iterations),
+            common.Row(
+                f"cold check, {small_label}", cold_timer(small.auth, small.token), cold_iterations
+            ),
+            common.Row(
+                f"cold check, {large_label}", cold_timer(large.auth, large.token), cold_iterations
+            ),
         ]
-        await measure(rows, options.repeats)
+        await common.measure(rows, options.repeats, warmup=WARMUP)
         signout_samples, all_refused = await time_signouts(large.auth, [one, many], options.repeats)
     return report(options, rows, (one, many), signout_samples, all_refused)
 
 
 def report(
     options: Options,
-    rows: Sequence[Row],
+    rows: Sequence[common.Row],
     people: Sequence[SignOutUser],
     signout_samples: Sequence[list[float]],
     all_refused: bool,
@@ -553,11 +468,11 @@ def report(
     for row in rows:
         print(
             f"{row.name:<{width}}  {min(row.samples):>10.3f}  {row.median:>10.3f}  "
-            f"{row.p90:>10.3f}  {row.iterations:>6}"
+            f"{common.percentile(row.samples, 0.9):>10.3f}  {row.iterations:>6}"
         )
     print()
-    warm = paired_ratio(warm_large, warm_small)
-    cold = paired_ratio(cold_large, cold_small)
+    warm = common.paired_ratio(warm_large.samples, warm_small.samples)
+    cold = common.paired_ratio(cold_large.samples, cold_small.samples)
     warm_met = warm <= WARM_TARGET
     print(
         f"warm check large/small store: {warm:.3f}x (median of per-repeat ratios; ratio of "
@@ -569,8 +484,8 @@ def report(
         f"medians {cold_large.median / cold_small.median:.3f}x), no target (reported)"
     )
     one, many = (statistics.median(samples) for samples in signout_samples)
-    # Paired: the two sign-outs of a repeat ran back to back, so a slow spell cancels out.
-    signout = statistics.median(b / a for a, b in zip(*signout_samples, strict=True))
+    # Paired: the two sign-outs of a repeat ran back to back.
+    signout = common.paired_ratio(signout_samples[1], signout_samples[0])
     signout_met = signout <= SIGNOUT_TARGET
     print(
         f"sign-out-everywhere: {people[0].sessions:,} session {one:.1f} µs, "
@@ -596,11 +511,7 @@ def describe_backend(options: Options) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_options(argv)
-    print(
-        f"machine: Python {platform.python_version()} ({platform.python_implementation()}), "
-        f"{platform.system()} {platform.machine()}, os.cpu_count()={os.cpu_count()}, "
-        f"load average {os.getloadavg()[0]:.2f}"
-    )
+    print(f"{common.machine()}, load average {os.getloadavg()[0]:.2f}")
     print(f"backend: {describe_backend(options)}")
     print(
         "note: shared, noisy machine; rows are interleaved over "
@@ -608,23 +519,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     if options.backend == "sqlite":
         return asyncio.run(run(options, [None, None]))
-    for reason in (backends.postgres_unavailable_reason(), backends.redis_unavailable_reason()):
-        if reason is not None:
-            print(f"cannot run: {reason}")
-            return 2
+    reason = common.backends_unavailable()
+    if reason is not None:
+        print(f"cannot run: {reason}")
+        return 2
     # The helpers run their own event loop, so the databases are made and dropped out here.
-    names: list[str] = []
-    try:
+    with contextlib.ExitStack() as databases:
         urls: list[str | None] = []
         for _ in range(2):
-            name, url = backends.create_database()
-            names.append(name)
+            _, url = databases.enter_context(common.throwaway_database())
             asyncio.run(upgrade(url))
             urls.append(url)
         return asyncio.run(run(options, urls))
-    finally:
-        for name in names:
-            backends.drop_database(name)
 
 
 if __name__ == "__main__":

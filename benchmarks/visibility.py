@@ -31,9 +31,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script, not imported as `benchmarks.visibility`
-    # Import from the repository root (for `tests.backends`), not from this directory, where
-    # a sibling module named like a standard one (http.py) would shadow it.
+if __package__ in (None, ""):  # run as a script: import from the repository root
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import argparse
@@ -42,25 +40,21 @@ import contextlib
 import json
 import math
 import os
-import platform
 import secrets
-import socket
-import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 import httpx
 from tests import backends
 
-from sessionjwt import SessionJWT, Settings
+from benchmarks import common
+from sessionjwt import SessionJWT
 from sessionjwt.db.migrate import upgrade
 
 TARGET_P99_MS = 5.0
-ISSUER = "https://auth.bench.test"
-AUDIENCE = "https://api.bench.test"
 EMAIL = "visibility@example.com"
 POLL_GIVE_UP_S = 2.0  # a revoke not refused by then is reported as never seen
 START_TIMEOUT_S = 60.0
@@ -202,9 +196,9 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         prog="benchmarks/visibility.py",
         description="Time how long a revoke on one instance takes to be refused on the others.",
     )
-    parser.add_argument("--revokes", type=_at_least(1), default=500, help="revokes to time")
+    parser.add_argument("--revokes", type=common.at_least(1), default=500, help="revokes to time")
     parser.add_argument(
-        "--instances", type=_at_least(2), default=4, help="server processes to start"
+        "--instances", type=common.at_least(2), default=4, help="server processes to start"
     )
     parser.add_argument(
         "--client",
@@ -219,100 +213,23 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     return Options(args.revokes, args.instances, args.client, args.check_target)
 
 
-def _at_least(minimum: int) -> Any:
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
-        return value
-
-    return parse
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile: a value that was actually observed, never interpolated."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[rank - 1]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def service_env(database_url: str, namespace: str, data_dir: Path) -> dict[str, str]:
-    """What every instance (and this process) is configured with: pinned, so figures do not
-    depend on the caller's ``SESSIONJWT_*`` variables. Argon2 is cheap and rate limits are
-    out of the way because neither is measured."""
-    return {
-        "SESSIONJWT_DATABASE_URL": database_url,
-        "SESSIONJWT_REDIS_URL": backends.REDIS_URL,
-        "SESSIONJWT_REDIS_NAMESPACE": namespace,
-        "SESSIONJWT_DATA_DIR": str(data_dir),
-        "SESSIONJWT_ISSUER": ISSUER,
-        "SESSIONJWT_AUDIENCE": AUDIENCE,
-        "SESSIONJWT_ARGON2_TIME_COST": "1",
-        "SESSIONJWT_ARGON2_MEMORY_COST_KIB": "1024",
-        "SESSIONJWT_ARGON2_PARALLELISM": "1",
-        "SESSIONJWT_LOGIN_RATE_LIMIT_IP": "1000000/minute",
-        "SESSIONJWT_REFRESH_RATE_LIMIT_IP": "1000000/minute",
-        "SESSIONJWT_REGISTER_RATE_LIMIT_IP": "1000000/minute",
-    }
-
-
-def settings_from_env(env: dict[str, str]) -> Settings:
-    values: dict[str, Any] = {
-        name.removeprefix("SESSIONJWT_").lower(): value for name, value in env.items()
-    }
-    return Settings(**values)
-
-
-@dataclass(slots=True)
-class Server:
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    log: IO[bytes]
-
-    def log_tail(self, lines: int = 20) -> str:
-        self.log.flush()
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
-
-
-def start_servers(count: int, env: dict[str, str], log_dir: Path) -> list[Server]:
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONJWT_")}
+def start_servers(count: int, env: dict[str, str], log_dir: Path) -> list[common.Server]:
     servers = []
     for index in range(count):
-        port = free_port()
-        log_path = log_dir / f"server-{index}.log"
-        log = log_path.open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sessionjwt.server.cli", "serve", "--port", str(port)],
-            env={**inherited, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        servers.append(Server(port, process, log_path, log))
+        port = common.free_port()
+        command = [sys.executable, "-m", "sessionjwt.server.cli", "serve", "--port", str(port)]
+        servers.append(common.start_server(command, port, env, log_dir / f"server-{index}.log"))
     return servers
 
 
-def stop_servers(servers: Sequence[Server]) -> None:
+def stop_servers(servers: Sequence[common.Server]) -> None:
+    for server in servers:  # all at once: each takes a moment to shut down
+        server.terminate()
     for server in servers:
-        if server.process.poll() is None:
-            server.process.terminate()
-    for server in servers:
-        try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
-        server.log.close()
+        server.wait_stopped()
 
 
-async def wait_ready(servers: Sequence[Server]) -> None:
+async def wait_ready(servers: Sequence[common.Server]) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     async with httpx.AsyncClient(timeout=2.0) as http:
         for server in servers:
@@ -323,8 +240,7 @@ async def wait_ready(servers: Sequence[Server]) -> None:
                         f"{server.process.returncode}:\n{server.log_tail()}"
                     )
                 with contextlib.suppress(httpx.TransportError):
-                    url = f"http://127.0.0.1:{server.port}/healthz"
-                    if (await http.get(url)).status_code == 200:
+                    if (await http.get(server.url("/healthz"))).status_code == 200:
                         break
                 if time.monotonic() > deadline:
                     raise RuntimeError(
@@ -386,24 +302,15 @@ async def one_revoke(clients: Sequence[Client], revoker: int, token: str, result
         results.worst_ms.append(max(seen))
 
 
-@contextlib.contextmanager
-def throwaway_database() -> Iterator[tuple[str, str]]:
-    name, url = backends.create_database()
-    try:
-        yield name, url
-    finally:
-        backends.drop_database(name)
-
-
 async def run(options: Options, db_name: str, url: str) -> int:
-    namespace = f"sjbench-{secrets.token_hex(6)}"
+    namespace = common.redis_namespace()
     with tempfile.TemporaryDirectory(prefix="sessionjwt-visibility-") as tmp:
         data_dir = Path(tmp)
         await upgrade(url)
-        env = service_env(url, namespace, data_dir)
+        env = common.server_env(data_dir, url, namespace)
         # This process creates the master key and the signing key before any instance
         # starts (no start-up race), then mints the sessions straight into the shared store.
-        async with SessionJWT(settings_from_env(env)) as auth:
+        async with SessionJWT(common.settings_from_env(env)) as auth:
             started = time.perf_counter()
             password = secrets.token_urlsafe(18)
             user = await auth.register(EMAIL, password, roles=["member"])
@@ -423,12 +330,12 @@ async def run(options: Options, db_name: str, url: str) -> int:
     return report(options, results)
 
 
-async def drive(options: Options, servers: Sequence[Server], tokens: Sequence[str]) -> Results:
+async def drive(
+    options: Options, servers: Sequence[common.Server], tokens: Sequence[str]
+) -> Results:
     results = Results()
     clients: list[Client] = [
-        HttpxClient(f"http://127.0.0.1:{server.port}")
-        if options.client == "httpx"
-        else RawClient(server.port)
+        HttpxClient(server.url()) if options.client == "httpx" else RawClient(server.port)
         for server in servers
     ]
     try:
@@ -445,9 +352,10 @@ async def drive(options: Options, servers: Sequence[Server], tokens: Sequence[st
 def _row(label: str, values: Sequence[float]) -> str:
     if not values:
         return f"{label}: no samples"
+    p50, p90, p99 = (common.percentile(values, fraction) for fraction in (0.5, 0.9, 0.99))
     return (
-        f"{label}: p50 {percentile(values, 0.5):.2f}  p90 {percentile(values, 0.9):.2f}  "
-        f"p99 {percentile(values, 0.99):.2f}  max {max(values):.2f} ms  (n={len(values)})"
+        f"{label}: p50 {p50:.2f}  p90 {p90:.2f}  p99 {p99:.2f}  max {max(values):.2f} ms  "
+        f"(n={len(values)})"
     )
 
 
@@ -485,7 +393,7 @@ def report(options: Options, results: Results) -> int:
     print(_row("  the revoke itself, POST /auth/logout round trip", results.revoke_ms))
     print()
     broken = bool(results.never_refused or results.unexpected)
-    p99 = percentile(results.delays_ms, 0.99) if results.delays_ms else math.inf
+    p99 = common.percentile(results.delays_ms, 0.99) if results.delays_ms else math.inf
     met = not broken and p99 <= TARGET_P99_MS and not after_bound
     print(
         f"target p99 ≤ {TARGET_P99_MS:g} ms (per instance: {p99:.2f} ms) and 0 accepted after "
@@ -498,18 +406,13 @@ def report(options: Options, results: Results) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_options(argv)
-    print(
-        f"machine: Python {platform.python_version()} ({platform.python_implementation()}), "
-        f"{platform.system()} {platform.machine()}, os.cpu_count()={os.cpu_count()}, "
-        f"load average {os.getloadavg()[0]:.2f}, "
-        f"httpx {httpx.__version__}"
-    )
-    for reason in (backends.postgres_unavailable_reason(), backends.redis_unavailable_reason()):
-        if reason is not None:
-            print(f"cannot run: {reason}")
-            return 2
+    print(f"{common.machine()}, load average {os.getloadavg()[0]:.2f}, httpx {httpx.__version__}")
+    reason = common.backends_unavailable()
+    if reason is not None:
+        print(f"cannot run: {reason}")
+        return 2
     # The helpers run their own event loop, so the database is made and dropped out here.
-    with throwaway_database() as (db_name, url):
+    with common.throwaway_database() as (db_name, url):
         return asyncio.run(run(options, db_name, url))
 
 

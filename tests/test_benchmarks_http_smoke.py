@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from benchmarks import http_apps
+from benchmarks import common, http_apps
 from benchmarks import http_throughput as bench
 from fastapi import FastAPI
 
@@ -72,6 +72,26 @@ async def assert_guarded(
         assert refusal.status_code == 401, (bad, refusal.text)
 
 
+async def assert_sessionjwt_app_guarded(env: Mapping[str, str], set_env: SetEnv) -> None:
+    """The (b) app on ``env``: 200 with a live session's token; 401 without a token, with a
+    tampered one, and with a revoked session's."""
+    token, revoked = await bench.mint_sessionjwt_tokens(common.settings_from_env(env))
+    set_env({**env, http_apps.APP_ENV: "sessionjwt"})
+    async with serving(http_apps.app_from_env()) as client:
+        await assert_guarded(client, token, [None, bench.tampered(token), revoked])
+
+
+async def assert_session_looked_up(key: bytes, session_id: str) -> None:
+    """The (d) or (e) app, configured and seeded with ``session_id``: 200 with its token; 401
+    without a token and with a well-signed token of an unknown session."""
+    async with serving(http_apps.app_from_env()) as client:
+        await assert_guarded(
+            client,
+            bench.pyjwt_token(key, session_id),
+            [None, bench.pyjwt_token(key, bench.new_session_id())],
+        )
+
+
 async def test_no_auth_app_answers_everyone(set_env: SetEnv) -> None:
     set_env({http_apps.APP_ENV: "none"})
 
@@ -83,12 +103,7 @@ async def test_no_auth_app_answers_everyone(set_env: SetEnv) -> None:
 
 
 async def test_sessionjwt_app_needs_a_live_session(tmp_path: Path, set_env: SetEnv) -> None:
-    env = bench.sessionjwt_env(tmp_path)
-    token, revoked = await bench.mint_sessionjwt_tokens(bench.settings_from_env(env))
-    set_env({**env, http_apps.APP_ENV: "sessionjwt"})
-
-    async with serving(http_apps.app_from_env()) as client:
-        await assert_guarded(client, token, [None, bench.tampered(token), revoked])
+    await assert_sessionjwt_app_guarded(common.server_env(tmp_path), set_env)
 
 
 async def test_sessionjwt_app_on_postgres_and_redis(
@@ -101,11 +116,8 @@ async def test_sessionjwt_app_on_postgres_and_redis(
     try:
         url = bench.database_dsn(database).replace("postgresql://", "postgresql+asyncpg://")
         await upgrade(url)
-        env = bench.sessionjwt_env(tmp_path, url)
-        token, revoked = await bench.mint_sessionjwt_tokens(bench.settings_from_env(env))
-        set_env({**env, http_apps.APP_ENV: "sessionjwt"})
-        async with serving(http_apps.app_from_env()) as client:
-            await assert_guarded(client, token, [None, bench.tampered(token), revoked])
+        env = common.server_env(tmp_path, url)
+        await assert_sessionjwt_app_guarded(env, set_env)
     finally:
         await bench.drop_database(database)
         if "SESSIONJWT_REDIS_NAMESPACE" in env:
@@ -133,12 +145,7 @@ async def test_pyjwt_redis_app_needs_the_session_key(
     set_env(bench.pyjwt_env("pyjwt-redis", key, **{http_apps.REDIS_ENV: backends.REDIS_URL}))
     await bench.seed_redis(backends.REDIS_URL, session_id, bench.PYJWT_USER)
     try:
-        async with serving(http_apps.app_from_env()) as client:
-            await assert_guarded(
-                client,
-                bench.pyjwt_token(key, session_id),
-                [None, bench.pyjwt_token(key, bench.new_session_id())],
-            )
+        await assert_session_looked_up(key, session_id)
     finally:
         await bench.forget_redis(backends.REDIS_URL, [http_apps.redis_key(session_id)])
 
@@ -154,12 +161,7 @@ async def test_pyjwt_postgres_app_needs_the_session_row(
         dsn = bench.database_dsn(database)
         await bench.seed_postgres(dsn, session_id, bench.PYJWT_USER)
         set_env(bench.pyjwt_env("pyjwt-postgres", key, **{http_apps.POSTGRES_ENV: dsn}))
-        async with serving(http_apps.app_from_env()) as client:
-            await assert_guarded(
-                client,
-                bench.pyjwt_token(key, session_id),
-                [None, bench.pyjwt_token(key, bench.new_session_id())],
-            )
+        await assert_session_looked_up(key, session_id)
     finally:
         await bench.drop_database(database)
 
