@@ -13,29 +13,15 @@ import pytest
 from sessionjwt.errors import AccountDisabled, SessionRevoked
 from sessionjwt.liveness.cache import LivenessCache
 from sessionjwt.liveness.feed import Invalidation
-from sessionjwt.sessions.model import SessionRecord, UserState, liveness_error
+from sessionjwt.sessions.model import SessionRecord, liveness_error
+from tests.records import session_record, user_state
 
 NOW = 50.0
 
 
-def session(session_id: str, generation: int = 3) -> SessionRecord:
-    return SessionRecord(
-        id=session_id,
-        user_id="u1",
-        created_at=0,
-        authenticated_at=0,
-        user_generation=generation,
-        last_seen_at=NOW,
-        expires_at=1000,
-        idle_timeout=1000,
-        revoked_at=None,
-        revoked_reason=None,
-        user_agent=None,
-        ip=None,
-        refresh_hash="",
-        refresh_generation=0,
-        refresh_rotated_at=None,
-    )
+def session(session_id: str) -> SessionRecord:
+    """A live session of user u1 at watermark 3, last seen now."""
+    return session_record(session_id, user_id="u1", user_generation=3, last_seen_at=NOW)
 
 
 @pytest.fixture
@@ -43,7 +29,7 @@ def cache() -> LivenessCache:
     """A warm instance: user u1 at watermark 3 with two live sessions."""
     cache = LivenessCache()
     for session_id in ("phone", "laptop"):
-        user = UserState(id="u1", email="a@x", roles=(), disabled=False, session_generation=3)
+        user = user_state("u1", session_generation=3)
         assert cache.put(session(session_id), user, cache.generation) is not None
     return cache
 
@@ -94,14 +80,14 @@ def test_re_enable_and_role_changes_make_the_user_reload(cache: LivenessCache) -
         received(cache, change)
         assert held.stale  # the check reloads from the store instead of trusting memory
         assert held.disabled is False and held.session_generation == 3  # not widened in place
-        user = UserState(id="u1", email="a@x", roles=(), disabled=False, session_generation=3)
+        user = user_state("u1", session_generation=3)
         cache.put(session("phone"), user, cache.generation)
 
 
 def test_a_message_lands_even_while_a_load_is_in_flight(cache: LivenessCache) -> None:
     before_load = cache.generation
     received(cache, Invalidation("session", "tablet", reason="logout"))  # not held here
-    user = UserState(id="u1", email="a@x", roles=(), disabled=False, session_generation=3)
+    user = user_state("u1", session_generation=3)
     assert cache.put(session("tablet"), user, before_load) is None  # the pre-revoke row
 
 

@@ -18,8 +18,8 @@ from sessionjwt.errors import (
 )
 from sessionjwt.issue import TokenPair
 from sessionjwt.liveness.cache import LivenessCache
-from sessionjwt.sessions.model import SessionRecord, UserState
 from tests.conftest import PASSWORD, bearer
+from tests.records import session_record, user_state
 
 
 async def signed_in(auth: SessionJWT, email: str = "alice@example.com") -> TokenPair:
@@ -170,24 +170,8 @@ async def test_last_seen_is_kept_in_memory_and_flushed_in_one_batch(
 
 def test_a_load_that_raced_an_invalidation_is_not_cached() -> None:
     cache = LivenessCache()
-    session = SessionRecord(
-        id="s",
-        user_id="u",
-        created_at=0,
-        authenticated_at=0,
-        user_generation=0,
-        last_seen_at=0,
-        expires_at=100,
-        idle_timeout=100,
-        revoked_at=None,
-        revoked_reason=None,
-        user_agent=None,
-        ip=None,
-        refresh_hash="",
-        refresh_generation=0,
-        refresh_rotated_at=None,
-    )
-    user = UserState(id="u", email="e", roles=(), disabled=False, session_generation=0)
+    session = session_record("s", user_id="u", expires_at=100, idle_timeout=100)
+    user = user_state("u")
     before_load = cache.generation
     cache.mark_revoked("s", 1.0, "logout")  # a revoke lands while the load is in flight
     assert cache.put(session, user, before_load) is None

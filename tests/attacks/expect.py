@@ -38,6 +38,20 @@ class Victim:
     def signature_segment(self) -> str:
         return forge.split(self.access_token)[2]
 
+    def spliced(
+        self, *, header: str | None = None, payload: str | None = None, signature: str | None = None
+    ) -> str:
+        """The real access token with the segments given put in place of its own: the others
+        are kept exactly as the server signed them."""
+        real_header, real_payload, real_signature = forge.split(self.access_token)
+        return ".".join(
+            (
+                real_header if header is None else header,
+                real_payload if payload is None else payload,
+                real_signature if signature is None else signature,
+            )
+        )
+
 
 async def attack(client: httpx.AsyncClient, token: str) -> httpx.Response:
     """What the attacker sends: ``GET /auth/me`` with ``Authorization: Bearer <token>``."""
@@ -79,3 +93,17 @@ async def assert_signed_in(client: httpx.AsyncClient, victim: Victim, access_tok
 async def assert_victim_unharmed(client: httpx.AsyncClient, victim: Victim) -> None:
     """A bad token must never revoke the session it names: the real token still works."""
     await assert_signed_in(client, victim, victim.access_token)
+
+
+async def assert_attack_refused(
+    client: httpx.AsyncClient,
+    victim: Victim,
+    token: str,
+    code: str = "invalid_token",
+    *,
+    because: str | None = None,
+) -> None:
+    """The attacker sends ``token``: refused as :func:`assert_refused` says, and the victim's
+    own session still works afterwards."""
+    assert_refused(await attack(client, token), code, because=because)
+    await assert_victim_unharmed(client, victim)

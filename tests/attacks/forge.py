@@ -85,3 +85,14 @@ def sign_as_server(key: SigningKey, header: str, payload: str) -> str:
 def server_header(key: SigningKey, **extra: object) -> dict[str, Any]:
     """The header the server itself writes, plus (or overriding) ``extra`` members."""
     return {"alg": key.alg, "kid": key.kid, "typ": "at+jwt", **extra}
+
+
+def signed_by_us(key: SigningKey, payload: str) -> str:
+    """``payload`` under the server's own header, signed with its key: only claim validation
+    can refuse it."""
+    return sign_as_server(key, segment(server_header(key)), payload)
+
+
+def without(claims: dict[str, Any], name: str) -> dict[str, Any]:
+    """``claims`` with the member ``name`` left out."""
+    return {key: value for key, value in claims.items() if key != name}

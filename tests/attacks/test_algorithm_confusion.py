@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from sessionjwt.tokens.keys import SigningKey
-from tests.attacks.expect import Victim, assert_refused, assert_victim_unharmed, attack
+from tests.attacks.expect import Victim, assert_attack_refused
 from tests.attacks.forge import b64url, segment, sign
 
 
@@ -44,6 +44,12 @@ def public_jwk_json(key: SigningKey) -> bytes:
     return json.dumps(key.public_jwk()).encode()
 
 
+def signed_by_attacker(alg: str, attacker_key: object, ours: SigningKey, victim: Victim) -> str:
+    """The victim's claims under our kid, claiming ``alg``, signed with the attacker's key."""
+    header = segment({"alg": alg, "kid": ours.kid, "typ": "at+jwt"})
+    return sign(alg, attacker_key, header, victim.payload_segment)
+
+
 @pytest.mark.parametrize(
     "hmac_key_of",
     [
@@ -65,8 +71,7 @@ async def test_hs256_keyed_with_our_public_key(
     mac = hmac.new(public_key_bytes, f"{header}.{payload}".encode(), hashlib.sha256).digest()
     forged = f"{header}.{payload}.{b64url(mac)}"
 
-    assert_refused(await attack(client, forged), because="algorithm does not match its key")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="algorithm does not match its key")
 
 
 async def test_our_public_key_material_is_what_the_attacker_thinks(ours: SigningKey) -> None:
@@ -86,22 +91,18 @@ async def test_es256_under_our_kid_signed_by_the_attacker(
     client: httpx.AsyncClient, victim: Victim, ours: SigningKey
 ) -> None:
     attacker_key = ec.generate_private_key(ec.SECP256R1())
-    header = segment({"alg": "ES256", "kid": ours.kid, "typ": "at+jwt"})
-    forged = sign("ES256", attacker_key, header, victim.payload_segment)
+    forged = signed_by_attacker("ES256", attacker_key, ours, victim)
 
-    assert_refused(await attack(client, forged), because="algorithm does not match its key")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="algorithm does not match its key")
 
 
 async def test_rs256_under_our_kid_signed_by_the_attacker(
     client: httpx.AsyncClient, victim: Victim, ours: SigningKey
 ) -> None:
     attacker_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    header = segment({"alg": "RS256", "kid": ours.kid, "typ": "at+jwt"})
-    forged = sign("RS256", attacker_key, header, victim.payload_segment)
+    forged = signed_by_attacker("RS256", attacker_key, ours, victim)
 
-    assert_refused(await attack(client, forged), because="algorithm does not match its key")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="algorithm does not match its key")
 
 
 async def test_eddsa_under_our_kid_signed_by_the_attacker(
@@ -109,8 +110,6 @@ async def test_eddsa_under_our_kid_signed_by_the_attacker(
 ) -> None:
     """The right algorithm with the wrong key: only the signature check can refuse it."""
     attacker_key = ed25519.Ed25519PrivateKey.generate()
-    header = segment({"alg": "EdDSA", "kid": ours.kid, "typ": "at+jwt"})
-    forged = sign("EdDSA", attacker_key, header, victim.payload_segment)
+    forged = signed_by_attacker("EdDSA", attacker_key, ours, victim)
 
-    assert_refused(await attack(client, forged), because="signature is invalid")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="signature is invalid")

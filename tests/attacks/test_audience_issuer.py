@@ -7,7 +7,6 @@ Every token here is signed with the server's real key, so only claim validation 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import httpx
 import pytest
@@ -16,27 +15,19 @@ from sessionjwt.tokens.keys import SigningKey
 from tests.attacks.conftest import sign_in
 from tests.attacks.expect import (
     Victim,
-    assert_refused,
+    assert_attack_refused,
     assert_signed_in,
     assert_victim_unharmed,
-    attack,
 )
 from tests.attacks.forge import (
     segment,
-    server_header,
     sign_as_server,
+    signed_by_us,
     text_segment,
     with_raw_member,
+    without,
 )
 from tests.conftest import AUDIENCE, ISSUER
-
-
-def signed_by_us(ours: SigningKey, payload: str) -> str:
-    return sign_as_server(ours, segment(server_header(ours)), payload)
-
-
-def without(claims: dict[str, Any], name: str) -> dict[str, Any]:
-    return {key: value for key, value in claims.items() if key != name}
 
 
 @pytest.mark.parametrize(
@@ -60,10 +51,9 @@ async def test_wrong_audience(
 ) -> None:
     payload = segment({**victim.claims, "aud": aud})
 
-    assert_refused(
-        await attack(client, signed_by_us(ours, payload)), because="audience is not this service"
+    await assert_attack_refused(
+        client, victim, signed_by_us(ours, payload), because="audience is not this service"
     )
-    await assert_victim_unharmed(client, victim)
 
 
 async def test_missing_audience(
@@ -71,10 +61,9 @@ async def test_missing_audience(
 ) -> None:
     payload = segment(without(victim.claims, "aud"))
 
-    assert_refused(
-        await attack(client, signed_by_us(ours, payload)), because="audience is not this service"
+    await assert_attack_refused(
+        client, victim, signed_by_us(ours, payload), because="audience is not this service"
     )
-    await assert_victim_unharmed(client, victim)
 
 
 async def test_audience_list_that_includes_ours_is_accepted(
@@ -102,19 +91,17 @@ async def test_wrong_issuer(
 ) -> None:
     payload = segment({**victim.claims, "iss": iss})
 
-    assert_refused(
-        await attack(client, signed_by_us(ours, payload)), because="issuer is not this service"
+    await assert_attack_refused(
+        client, victim, signed_by_us(ours, payload), because="issuer is not this service"
     )
-    await assert_victim_unharmed(client, victim)
 
 
 async def test_missing_issuer(client: httpx.AsyncClient, victim: Victim, ours: SigningKey) -> None:
     payload = segment(without(victim.claims, "iss"))
 
-    assert_refused(
-        await attack(client, signed_by_us(ours, payload)), because="issuer is not this service"
+    await assert_attack_refused(
+        client, victim, signed_by_us(ours, payload), because="issuer is not this service"
     )
-    await assert_victim_unharmed(client, victim)
 
 
 NOT_AN_IDENTIFIER = [
@@ -135,11 +122,9 @@ async def test_sub_or_sid_that_is_not_a_non_empty_string(
 ) -> None:
     payload = segment({**victim.claims, claim: value})
 
-    assert_refused(
-        await attack(client, signed_by_us(ours, payload)),
-        because=f"'{claim}' must be a non-empty string",
+    await assert_attack_refused(
+        client, victim, signed_by_us(ours, payload), because=f"'{claim}' must be a non-empty string"
     )
-    await assert_victim_unharmed(client, victim)
 
 
 @pytest.mark.parametrize("claim", ["sub", "sid"])
@@ -148,11 +133,9 @@ async def test_sub_or_sid_as_a_list_holding_the_real_value(
 ) -> None:
     payload = segment({**victim.claims, claim: [victim.claims[claim]]})
 
-    assert_refused(
-        await attack(client, signed_by_us(ours, payload)),
-        because=f"'{claim}' must be a non-empty string",
+    await assert_attack_refused(
+        client, victim, signed_by_us(ours, payload), because=f"'{claim}' must be a non-empty string"
     )
-    await assert_victim_unharmed(client, victim)
 
 
 async def test_subject_that_does_not_own_the_session(
@@ -162,11 +145,9 @@ async def test_subject_that_does_not_own_the_session(
     other = await sign_in(client, "other@example.com")
     payload = segment({**victim.claims, "sub": other.user_id})
 
-    assert_refused(
-        await attack(client, signed_by_us(ours, payload)),
-        because="subject does not own its session",
+    await assert_attack_refused(
+        client, victim, signed_by_us(ours, payload), because="subject does not own its session"
     )
-    await assert_victim_unharmed(client, victim)
     await assert_victim_unharmed(client, other)
 
 
@@ -183,8 +164,7 @@ async def test_other_claims_of_the_wrong_type(
 ) -> None:
     payload = segment({**victim.claims, claim: value})
 
-    assert_refused(await attack(client, signed_by_us(ours, payload)), because=f"'{claim}'")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, signed_by_us(ours, payload), because=f"'{claim}'")
 
 
 @pytest.mark.parametrize("claim", ["sub", "sid", "exp", "aud", "iss"])
@@ -202,11 +182,9 @@ async def test_duplicate_member_in_payload(
     }[claim]
     payload = text_segment(with_raw_member(victim.claims, claim, json.dumps(second)))
 
-    assert_refused(
-        await attack(client, signed_by_us(ours, payload)),
-        because=f"duplicate JSON member '{claim}'",
+    await assert_attack_refused(
+        client, victim, signed_by_us(ours, payload), because=f"duplicate JSON member '{claim}'"
     )
-    await assert_victim_unharmed(client, victim)
     await assert_victim_unharmed(client, other)
 
 
@@ -225,5 +203,4 @@ async def test_duplicate_member_in_header(
     header = text_segment(header_text.replace("KID", json.dumps(ours.kid)))
     token = sign_as_server(ours, header, victim.payload_segment)
 
-    assert_refused(await attack(client, token), because=f"duplicate JSON member '{member}'")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, token, because=f"duplicate JSON member '{member}'")

@@ -12,7 +12,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from sessionjwt.tokens.keys import SigningKey
-from tests.attacks.expect import Victim, assert_refused, assert_victim_unharmed, attack
+from tests.attacks.expect import (
+    Victim,
+    assert_attack_refused,
+    assert_refused,
+    assert_victim_unharmed,
+    attack,
+)
 from tests.attacks.forge import segment, sign
 
 
@@ -40,8 +46,7 @@ async def test_string_kid_that_names_no_key(
 ) -> None:
     forged = attacker_signed({"alg": "EdDSA", "kid": kid, "typ": "at+jwt"}, victim)
 
-    assert_refused(await attack(client, forged), because="signed by an unknown key")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="signed by an unknown key")
 
 
 @pytest.mark.parametrize(
@@ -62,8 +67,7 @@ async def test_near_miss_of_our_kid(
     assert kid != ours.kid
     forged = attacker_signed({"alg": "EdDSA", "kid": kid, "typ": "at+jwt"}, victim)
 
-    assert_refused(await attack(client, forged), because="signed by an unknown key")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="signed by an unknown key")
 
 
 @pytest.mark.parametrize(
@@ -103,8 +107,7 @@ async def test_kid_that_is_not_a_string(
 ) -> None:
     forged = attacker_signed({"alg": "EdDSA", **kid_member, "typ": "at+jwt"}, victim)
 
-    assert_refused(await attack(client, forged), because="no usable kid")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="no usable kid")
 
 
 async def test_kid_as_a_list_holding_our_kid(
@@ -112,8 +115,7 @@ async def test_kid_as_a_list_holding_our_kid(
 ) -> None:
     forged = attacker_signed({"alg": "EdDSA", "kid": [ours.kid], "typ": "at+jwt"}, victim)
 
-    assert_refused(await attack(client, forged), because="no usable kid")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="no usable kid")
 
 
 async def test_kid_as_an_object_holding_our_kid(
@@ -121,8 +123,7 @@ async def test_kid_as_an_object_holding_our_kid(
 ) -> None:
     forged = attacker_signed({"alg": "EdDSA", "kid": {"kid": ours.kid}, "typ": "at+jwt"}, victim)
 
-    assert_refused(await attack(client, forged), because="no usable kid")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="no usable kid")
 
 
 async def test_kid_of_10_kB_is_refused_by_size_before_parsing(
@@ -130,5 +131,4 @@ async def test_kid_of_10_kB_is_refused_by_size_before_parsing(
 ) -> None:
     forged = attacker_signed({"alg": "EdDSA", "kid": "k" * 10_240, "typ": "at+jwt"}, victim)
 
-    assert_refused(await attack(client, forged), because="larger than this service accepts")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="larger than this service accepts")

@@ -11,12 +11,12 @@ from sessionjwt.tokens.keys import SigningKey
 from tests.attacks.conftest import sign_in
 from tests.attacks.expect import (
     Victim,
-    assert_refused,
+    assert_attack_refused,
     assert_signed_in,
     assert_victim_unharmed,
     attack,
 )
-from tests.attacks.forge import segment, server_header, sign_as_server
+from tests.attacks.forge import segment, server_header, signed_by_us
 
 BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 A_YEAR = 365 * 86400
@@ -26,11 +26,9 @@ async def test_sub_swapped_to_another_real_user_signature_kept(
     client: httpx.AsyncClient, victim: Victim
 ) -> None:
     other = await sign_in(client, "other@example.com")
-    payload = segment({**victim.claims, "sub": other.user_id})
-    forged = f"{victim.header_segment}.{payload}.{victim.signature_segment}"
+    forged = victim.spliced(payload=segment({**victim.claims, "sub": other.user_id}))
 
-    assert_refused(await attack(client, forged), because="signature is invalid")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="signature is invalid")
     await assert_victim_unharmed(client, other)
 
 
@@ -39,33 +37,28 @@ async def test_attacker_points_own_token_at_the_victims_session(
 ) -> None:
     """Mallory keeps her own signature and swaps in the victim's sub and sid."""
     mallory = await sign_in(client, "mallory@example.com")
-    header, _, signature = mallory.access_token.split(".")
     payload = segment({**mallory.claims, "sub": victim.user_id, "sid": victim.session_id})
-    forged = f"{header}.{payload}.{signature}"
+    forged = mallory.spliced(payload=payload)
 
-    assert_refused(await attack(client, forged), because="signature is invalid")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="signature is invalid")
     await assert_victim_unharmed(client, mallory)
 
 
 async def test_roles_escalated_to_admin_signature_kept(
     client: httpx.AsyncClient, victim: Victim
 ) -> None:
-    payload = segment({**victim.claims, "roles": ["admin"]})
-    forged = f"{victim.header_segment}.{payload}.{victim.signature_segment}"
+    forged = victim.spliced(payload=segment({**victim.claims, "roles": ["admin"]}))
 
-    assert_refused(await attack(client, forged), because="signature is invalid")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="signature is invalid")
 
 
 async def test_exp_extended_by_a_year_signature_kept(
     client: httpx.AsyncClient, victim: Victim
 ) -> None:
     payload = segment({**victim.claims, "exp": victim.claims["exp"] + A_YEAR})
-    forged = f"{victim.header_segment}.{payload}.{victim.signature_segment}"
+    forged = victim.spliced(payload=payload)
 
-    assert_refused(await attack(client, forged), because="signature is invalid")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="signature is invalid")
 
 
 async def test_same_claims_re_serialised_signature_kept(
@@ -75,17 +68,15 @@ async def test_same_claims_re_serialised_signature_kept(
     reordered = dict(reversed(list(victim.claims.items())))
     payload = segment(reordered)
     assert payload != victim.payload_segment
-    forged = f"{victim.header_segment}.{payload}.{victim.signature_segment}"
+    forged = victim.spliced(payload=payload)
 
-    assert_refused(await attack(client, forged), because="signature is invalid")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="signature is invalid")
 
 
 async def test_signature_truncated(client: httpx.AsyncClient, victim: Victim) -> None:
     forged = victim.access_token[:-4]
 
-    assert_refused(await attack(client, forged), because="signature is invalid")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="signature is invalid")
 
 
 async def test_signature_cut_to_a_length_base64_cannot_have(
@@ -93,15 +84,13 @@ async def test_signature_cut_to_a_length_base64_cannot_have(
 ) -> None:
     forged = victim.access_token[:-1]  # 85 characters: 1 mod 4 is never valid base64
 
-    assert_refused(await attack(client, forged), because="signature is invalid")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="signature is invalid")
 
 
 async def test_signature_removed(client: httpx.AsyncClient, victim: Victim) -> None:
-    forged = f"{victim.header_segment}.{victim.payload_segment}."
+    forged = victim.spliced(signature="")
 
-    assert_refused(await attack(client, forged), because="signature is invalid")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="signature is invalid")
 
 
 async def test_signature_with_one_character_flipped(
@@ -110,10 +99,9 @@ async def test_signature_with_one_character_flipped(
     signature = victim.signature_segment
     flipped = "B" if signature[10] == "A" else "A"  # a middle character: 6 real bits change
     damaged = signature[:10] + flipped + signature[11:]
-    forged = f"{victim.header_segment}.{victim.payload_segment}.{damaged}"
+    forged = victim.spliced(signature=damaged)
 
-    assert_refused(await attack(client, forged), because="signature is invalid")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="signature is invalid")
 
 
 async def test_signature_with_non_canonical_trailing_bits(
@@ -129,10 +117,9 @@ async def test_signature_with_non_canonical_trailing_bits(
     last = BASE64URL.index(signature[-1])
     assert last & 0b1111 == 0
     malleated = signature[:-1] + BASE64URL[last | 0b0001]
-    forged = f"{victim.header_segment}.{victim.payload_segment}.{malleated}"
+    forged = victim.spliced(signature=malleated)
 
-    assert_refused(await attack(client, forged), because="signature is invalid")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="signature is invalid")
 
 
 async def test_signature_with_a_character_base64url_does_not_have(
@@ -140,20 +127,18 @@ async def test_signature_with_a_character_base64url_does_not_have(
 ) -> None:
     """``~`` passes the Bearer syntax of RFC 6750 and a lenient decoder would drop it."""
     signature = victim.signature_segment
-    forged = f"{victim.header_segment}.{victim.payload_segment}.{signature[:20]}~{signature[20:]}"
+    forged = victim.spliced(signature=f"{signature[:20]}~{signature[20:]}")
 
-    assert_refused(await attack(client, forged), because="signature is invalid")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="signature is invalid")
 
 
 async def test_typ_removed_from_header_signature_kept(
     client: httpx.AsyncClient, victim: Victim, ours: SigningKey
 ) -> None:
     header = segment({"alg": ours.alg, "kid": ours.kid})
-    forged = f"{header}.{victim.payload_segment}.{victim.signature_segment}"
+    forged = victim.spliced(header=header)
 
-    assert_refused(await attack(client, forged), because="typ must be at+jwt")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="typ must be at+jwt")
 
 
 async def test_header_changed_within_policy_signature_kept(
@@ -163,10 +148,9 @@ async def test_header_changed_within_policy_signature_kept(
     the header bytes too."""
     header = segment(server_header(ours, typ="application/at+jwt"))
     assert header != victim.header_segment
-    forged = f"{header}.{victim.payload_segment}.{victim.signature_segment}"
+    forged = victim.spliced(header=header)
 
-    assert_refused(await attack(client, forged), because="signature is invalid")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="signature is invalid")
 
 
 async def test_correctly_signed_admin_role_claim_grants_nothing(
@@ -175,7 +159,7 @@ async def test_correctly_signed_admin_role_claim_grants_nothing(
     """Even with the server's key, ``roles`` in the token is not authority: the principal's
     roles come from the account in the store."""
     payload = segment({**victim.claims, "roles": ["admin"]})
-    token = sign_as_server(ours, segment(server_header(ours)), payload)
+    token = signed_by_us(ours, payload)
 
     response = await attack(client, token)
 

@@ -19,6 +19,7 @@ from jwt.algorithms import OKPAlgorithm
 from sessionjwt.tokens.keys import SigningKey
 from tests.attacks.expect import (
     Victim,
+    assert_attack_refused,
     assert_refused,
     assert_signed_in,
     assert_victim_unharmed,
@@ -73,15 +74,13 @@ async def test_typ_that_is_not_an_access_token(
 ) -> None:
     token = signed_by_us(ours, server_header(ours, typ=typ), victim)
 
-    assert_refused(await attack(client, token), because="typ must be at+jwt")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, token, because="typ must be at+jwt")
 
 
 async def test_typ_missing(client: httpx.AsyncClient, victim: Victim, ours: SigningKey) -> None:
     token = signed_by_us(ours, {"alg": ours.alg, "kid": ours.kid}, victim)
 
-    assert_refused(await attack(client, token), because="typ must be at+jwt")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, token, because="typ must be at+jwt")
 
 
 # -- crit, b64 --------------------------------------------------------------------------------
@@ -104,8 +103,7 @@ async def test_critical_header_extensions_are_refused(
     ignored (RFC 7515 §4.1.11), and unencoded payloads (RFC 7797) are not access tokens."""
     token = signed_by_us(ours, server_header(ours, **extension), victim)
 
-    assert_refused(await attack(client, token), because="critical header extensions")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, token, because="critical header extensions")
 
 
 # -- jku, x5u, jwk ----------------------------------------------------------------------------
@@ -222,8 +220,7 @@ async def test_embedded_jwk_under_our_kid_signed_by_the_attacker(
     header = segment(server_header(ours, jwk=embedded_jwk(attacker_key, ours.kid)))
     forged = sign("EdDSA", attacker_key, header, victim.payload_segment)
 
-    assert_refused(await attack(client, forged), because="signature is invalid")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="signature is invalid")
 
 
 async def test_embedded_jwk_under_the_attackers_kid(
@@ -239,8 +236,7 @@ async def test_embedded_jwk_under_the_attackers_kid(
     )
     forged = sign("EdDSA", attacker_key, header, victim.payload_segment)
 
-    assert_refused(await attack(client, forged), because="signed by an unknown key")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, forged, because="signed by an unknown key")
 
 
 async def test_embedded_jwk_of_our_own_key_changes_nothing(

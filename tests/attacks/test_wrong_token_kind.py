@@ -16,11 +16,11 @@ from sessionjwt import Settings
 from sessionjwt.tokens.keys import SigningKey
 from tests.attacks.expect import (
     Victim,
+    assert_attack_refused,
     assert_missing_token,
     assert_refused,
     assert_signed_in,
     assert_victim_unharmed,
-    attack,
 )
 from tests.attacks.forge import b64url, segment, server_header, sign_as_server, text_segment
 
@@ -30,8 +30,7 @@ from tests.attacks.forge import b64url, segment, server_header, sign_as_server, 
 async def test_refresh_token_presented_as_a_bearer_token(
     client: httpx.AsyncClient, victim: Victim
 ) -> None:
-    assert_refused(await attack(client, victim.refresh_token), because="not a compact JWS")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, victim.refresh_token, because="not a compact JWS")
 
 
 async def test_access_token_presented_to_the_refresh_endpoint(
@@ -110,8 +109,7 @@ async def test_garbage_bearer_value(
     client: httpx.AsyncClient, victim: Victim, garbage: str, because: str, settings: Settings
 ) -> None:
     assert len(garbage) <= settings.max_token_bytes  # refused for its content, not its size
-    assert_refused(await attack(client, garbage), because=because)
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, garbage, because=because)
 
 
 async def test_empty_bearer_value_is_no_token_at_all(
@@ -169,15 +167,13 @@ async def test_correctly_signed_token_one_byte_over_the_maximum_size(
 ) -> None:
     token = correctly_signed_token_of_length(ours, victim, settings.max_token_bytes + 1)
 
-    assert_refused(await attack(client, token), because="larger than this service accepts")
-    await assert_victim_unharmed(client, victim)
+    await assert_attack_refused(client, victim, token, because="larger than this service accepts")
 
 
 async def test_one_megabyte_bearer_value(client: httpx.AsyncClient, victim: Victim) -> None:
-    assert_refused(
-        await attack(client, "A" * 1_000_000), because="larger than this service accepts"
+    await assert_attack_refused(
+        client, victim, "A" * 1_000_000, because="larger than this service accepts"
     )
-    await assert_victim_unharmed(client, victim)
 
 
 async def test_one_megabyte_authorization_header_that_is_not_a_bearer_token(

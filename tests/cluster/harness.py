@@ -559,3 +559,21 @@ def assert_refused_everywhere(
     """The very next request on every instance is refused with exactly ``error``."""
     for client in clients:
         expect(me(client, token), 401, error, where=what)
+
+
+def warm_session(
+    cluster: Cluster,
+    label: str,
+    *,
+    register_on: httpx.Client,
+    login_on: httpx.Client,
+    what: str = "warm-up",
+) -> dict[str, Any]:
+    """A new user, registered through one instance and logged in through another, whose
+    session every instance has then accepted, so each holds it warm in memory (a refusal
+    after that comes from the invalidation feed, not from a cold read). The login's body."""
+    email = unique_email(label)
+    register(register_on, email)
+    session = login(login_on, email)
+    assert_live_everywhere(cluster.clients, session["access_token"], what)
+    return session

@@ -25,16 +25,13 @@ from tests.cluster.harness import (
     SharedStore,
     SlowLink,
     ThrowawayRedis,
-    assert_live_everywhere,
     channel_of,
     error_code,
     expect,
-    login,
     me,
-    register,
     subscribers,
-    unique_email,
     wait_for_subscribers,
+    warm_session,
 )
 from tests.conftest import bearer
 
@@ -74,11 +71,8 @@ def test_a_dropped_subscription_drops_memory_when_it_resubscribes(
     """
     cluster, throwaway_redis = slow_link.cluster, slow_link.redis
     a, b, c = cluster.clients
-    email = unique_email("resubscribe")
-    register(a, email)
-    session = login(b, email)
+    session = warm_session(cluster, "resubscribe", register_on=a, login_on=b)
     token = session["access_token"]
-    assert_live_everywhere((a, b, c), token, "warm-up")
 
     asyncio.run(_revoke_without_announcing(cluster_store.database_url, session["session_id"]))
     with throwaway_redis.client() as admin:
@@ -131,11 +125,7 @@ def test_a_revoke_announced_while_an_instance_resubscribes_is_refused_there(
     """
     cluster, throwaway_redis, proxy = slow_link.cluster, slow_link.redis, slow_link.proxy
     a, b, c = cluster.clients
-    email = unique_email("slowlink")
-    register(a, email)
-    session = login(a, email)
-    token = session["access_token"]
-    assert_live_everywhere((a, b, c), token, "warm-up")
+    token = warm_session(cluster, "slowlink", register_on=a, login_on=a)["access_token"]
 
     proxy.hold_subscribes(HOLD_SUBSCRIBE_S)
     with throwaway_redis.client() as admin:
@@ -192,11 +182,7 @@ def test_a_malformed_message_on_the_channel_does_not_stop_any_feed(
     """
     cluster = outage_cluster
     a, b, c = cluster.clients
-    email = unique_email("garbage")
-    register(a, email)
-    session = login(b, email)
-    token = session["access_token"]
-    assert_live_everywhere((a, b, c), token, "warm-up")
+    token = warm_session(cluster, "garbage", register_on=a, login_on=b)["access_token"]
     wait_for_subscribers(throwaway_redis, cluster)
 
     with throwaway_redis.client() as admin:

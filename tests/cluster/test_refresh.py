@@ -16,6 +16,7 @@ from tests.cluster.harness import (
     login,
     register,
     unique_email,
+    warm_session,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -25,10 +26,9 @@ def test_refresh_on_one_instance_then_replay_on_another_revokes_the_session_ever
     cluster: Cluster,
 ) -> None:
     a, b, c = cluster.clients
-    email = unique_email("refresh")
-    register(a, email)
-    first = login(a, email)
-    assert_live_everywhere((a, b, c), first["access_token"], "the first access token")
+    first = warm_session(
+        cluster, "refresh", register_on=a, login_on=a, what="the first access token"
+    )
 
     rotated = a.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
     expect(rotated, 200)
