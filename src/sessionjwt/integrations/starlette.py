@@ -71,7 +71,7 @@ def bearer_token(connection: HTTPConnection) -> str:
     return parse_bearer(connection.headers.get("authorization"))
 
 
-def _authorization(scope: Scope) -> bytes | None:
+def authorization_header(scope: Scope) -> bytes | None:
     """The first ``Authorization`` header, read straight from the ASGI scope (hot path)."""
     for name, value in scope["headers"]:
         if name == b"authorization":
@@ -98,6 +98,14 @@ def error_response(error: SessionJWTError) -> Response:
     body = json.dumps({"error": error.code, "message": error.message}).encode()
     headers["Cache-Control"] = "no-store"
     return Response(body, status_code=error.status, headers=headers, media_type="application/json")
+
+
+async def refuse(error: SessionJWTError, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer a refused HTTP request with :func:`error_response`; close a WebSocket (1008)."""
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008, "reason": error.code})
+        return
+    await error_response(error)(scope, receive, send)
 
 
 def current_principal(connection: HTTPConnection) -> Principal | None:
@@ -261,16 +269,13 @@ class GuardMiddleware:
         try:
             principal = await self._check(self._bearer(scope))
         except SessionJWTError as error:
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1008, "reason": error.code})
-                return
-            await error_response(error)(scope, receive, send)
+            await refuse(error, scope, receive, send)
             return
         scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
         await self.app(scope, receive, send)
 
     def _bearer(self, scope: Scope) -> str:
-        header = _authorization(scope)
+        header = authorization_header(scope)
         if header is None:
             raise MissingToken()
         token = self._parsed.get(header)

@@ -13,7 +13,12 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sessionjwt.errors import MissingToken, SessionJWTError
-from sessionjwt.integrations.starlette import PRINCIPAL_STATE_KEY, error_response, parse_bearer
+from sessionjwt.integrations.starlette import (
+    PRINCIPAL_STATE_KEY,
+    authorization_header,
+    parse_bearer,
+    refuse,
+)
 from sessionjwt.resource_server.verifier import ResourceServer
 
 
@@ -27,7 +32,7 @@ class ResourceServerMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        header = _authorization(scope)
+        header = authorization_header(scope)
         try:
             if header is None:
                 if not self._required:
@@ -36,17 +41,7 @@ class ResourceServerMiddleware:
                 raise MissingToken()
             principal = await self._rs.check(parse_bearer(header.decode("latin-1")))
         except SessionJWTError as error:
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1008, "reason": error.code})
-                return
-            await error_response(error)(scope, receive, send)
+            await refuse(error, scope, receive, send)
             return
         scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
         await self.app(scope, receive, send)
-
-
-def _authorization(scope: Scope) -> bytes | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            return bytes(value)
-    return None
