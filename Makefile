@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install serve test lint typecheck pytest bench bench-http bench-visibility bench-scale clean
+.PHONY: install serve test lint typecheck pytest bench bench-http bench-visibility bench-scale bench-enumeration clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ bench-http: install
 
 bench-visibility: install
 	$(BIN)/python benchmarks/visibility.py
+
+bench-enumeration: install
+	$(BIN)/python benchmarks/enumeration.py
 
 bench-scale: install
 	$(BIN)/python benchmarks/scale.py --backend sqlite

@@ -378,11 +378,13 @@ def retry_after(response: httpx.Response) -> int:
     return int(value)
 
 
-async def test_failed_logins_lock_the_account_even_for_the_right_password(
+async def test_failed_logins_hold_back_that_address_even_for_the_right_password(
     tmp_path: Path, backend: dict[str, object], clock: ManualClock
 ) -> None:
+    # Past the per-account ceiling, the failing address waits the full cap; addresses that
+    # have not failed are not held back (no lockout of the real user: tests/test_login_backoff).
     settings = make_settings(tmp_path, **backend, login_failures_per_account="3/minute")
-    async with serve(settings, clock) as (_, http):
+    async with serve(settings, clock) as (app, http):
         await register_and_login(http)  # one success: successes are not counted
         await register_and_login(http, "bob@example.com")
         for _ in range(3):
@@ -390,11 +392,14 @@ async def test_failed_logins_lock_the_account_even_for_the_right_password(
 
         locked = await login(http)
         assert_error(locked, 429, "rate_limited")
-        assert 1 <= retry_after(locked) <= 60
+        assert retry_after(locked) == settings.login_backoff_cap.total_seconds()
         # The same account spelled differently is the same account.
         assert_error(await login(http, email=" ALICE@example.com"), 429, "rate_limited")
         # Another account from the same address is not affected.
         assert (await login(http, email="bob@example.com")).status_code == 200
+        # The real user elsewhere is not locked out.
+        async with connect(app, "198.51.100.60") as elsewhere:
+            assert (await login(elsewhere)).status_code == 200
 
 
 async def test_failed_logins_lock_the_account_whatever_the_unicode_spelling(

@@ -48,6 +48,11 @@ class Throttle:
         if not allowed:
             raise RateLimited(await self._retry_after(item, key))
 
+    async def allows(self, limit: str, *key: str) -> bool:
+        """Whether ``limit`` still has room for ``key``; counts nothing and refuses nothing."""
+        with _fail_closed():
+            return await self._limiter.test(parse(limit), *key)
+
     async def count(self, limit: str, *key: str) -> None:
         """Count one attempt without refusing (e.g. a failure after the work was done)."""
         with _fail_closed():

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sessionjwt.audit import AuditEvent, AuditEventType, AuditLog
 from sessionjwt.background import cancel_all
+from sessionjwt.backoff import BackoffPolicy, BackoffStore, MemoryBackoff
 from sessionjwt.check import RequestChecker
 from sessionjwt.client import ClientInfo
 from sessionjwt.clients import ClientRecord, ClientRegistry, NewClient
@@ -33,6 +34,7 @@ from sessionjwt.liveness.cache import LivenessCache
 from sessionjwt.liveness.epoch import LocalEpoch, SharedEpoch
 from sessionjwt.liveness.feed import Invalidation, InvalidationFeed
 from sessionjwt.login import Authenticator
+from sessionjwt.login_throttle import LoginThrottle
 from sessionjwt.masterkeys import MasterKeys, load_master_keys
 from sessionjwt.oauth import TokenInspector
 from sessionjwt.passwords import PasswordHashing, PasswordPolicy
@@ -125,10 +127,20 @@ class SessionJWT:
         self.hashing = PasswordHashing(
             settings.argon2_time_cost, settings.argon2_memory_cost_kib, settings.argon2_parallelism
         )
+        backoff_policy = BackoffPolicy(
+            base=settings.login_backoff_base.total_seconds(),
+            cap=settings.login_backoff_cap.total_seconds(),
+            forget_after=settings.login_backoff_forget.total_seconds(),
+            free_failures=settings.login_backoff_free_failures,
+        )
+        backoff: BackoffStore
         if throttle_storage is not None:
             self.throttle = Throttle(throttle_storage)
+            backoff = MemoryBackoff(backoff_policy)
         elif settings.redis_url:  # counters shared by every instance, never per-process
-            from redis.asyncio import ConnectionPool
+            from redis.asyncio import ConnectionPool, Redis
+
+            from sessionjwt.backoff_redis import RedisBackoff
 
             pool = ConnectionPool.from_url(
                 settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0
@@ -140,9 +152,22 @@ class SessionJWT:
                 wrap_exceptions=True,
                 connection_pool=pool,
             )
+            backoff = RedisBackoff(
+                Redis(connection_pool=pool),
+                backoff_policy,
+                prefix=f"{settings.redis_namespace}:backoff",
+            )
             self._closers.append(pool.disconnect)
         else:
             self.throttle = Throttle("async+memory://")
+            backoff = MemoryBackoff(backoff_policy)
+        self.login_throttle = LoginThrottle(
+            throttle=self.throttle,
+            backoff=backoff,
+            clock=clock,
+            ip_limit=settings.login_rate_limit_ip,
+            account_ceiling=settings.login_failures_per_account,
+        )
         self.keys: KeyRingKeeper | None = None
         self._chain: SuccessorChain | None = None
         self.master_keys: MasterKeys | None = None
@@ -340,19 +365,18 @@ class SessionJWT:
     async def authenticate(
         self, email: str, password: str, client: ClientInfo | None = None
     ) -> UserRecord:
-        """Check credentials (throttled per client IP and per account); the user, or 401."""
+        """Check credentials, behind :class:`LoginThrottle`; the user, 401, 429 or 503."""
         await self.start()
         client = client or ClientInfo()
-        account_key = _account_key(email)
-        if client.ip:
-            await self.throttle.hit(self.settings.login_rate_limit_ip, "login-ip", client.ip)
-        limit = self.settings.login_failures_per_account
-        await self.throttle.ensure_under(limit, "login-account", account_key)
+        account = _account_key(email)
+        await self.login_throttle.admit(account, client.ip)
         try:
-            return await self.authenticator.authenticate(email, password, client)
+            user = await self.authenticator.authenticate(email, password, client)
         except InvalidCredentials:
-            await self.throttle.count(limit, "login-account", account_key)
+            await self.login_throttle.failed(account)
             raise
+        await self.login_throttle.succeeded(account, client.ip)
+        return user
 
     async def issue(self, user: UserRecord, client: ClientInfo | None = None) -> TokenPair:
         """Start a new session for an authenticated user and mint its token pair."""

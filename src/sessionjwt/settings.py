@@ -183,7 +183,32 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(default=4, ge=1)
 
     login_rate_limit_ip: str = "30/minute"
-    login_failures_per_account: str = "10/15 minutes"
+    login_failures_per_account: str = Field(
+        default="50/hour",
+        description="Ceiling of failed logins per account from all addresses together; past "
+        "it every address that fails waits the full backoff cap (never a lock: addresses "
+        "with no failures still get in).",
+    )
+    login_backoff_free_failures: int = Field(
+        default=3,
+        ge=0,
+        le=20,
+        description="Failed logins of an (account, address) pair before the first wait.",
+    )
+    login_backoff_base: Duration = Field(
+        default=timedelta(seconds=1),
+        description="The first wait of an (account, address) pair; it doubles with each "
+        "further failure.",
+    )
+    login_backoff_cap: Duration = Field(
+        default=timedelta(minutes=15),
+        description="The longest wait between failed logins: nobody is locked out for longer.",
+    )
+    login_backoff_forget: Duration = Field(
+        default=timedelta(hours=24),
+        description="A pair's failure count starts again from zero after this long without "
+        "an attempt (a successful login resets it at once).",
+    )
     refresh_rate_limit_ip: str = "120/minute"
     register_rate_limit_ip: str = "10/minute"
     introspect_rate_limit_ip: str = Field(
@@ -256,6 +281,10 @@ class Settings(BaseSettings):
             raise ValueError("invalidation=redis needs redis_url")
         if self.feed_stale_after <= self.feed_heartbeat:
             raise ValueError("feed_stale_after must exceed feed_heartbeat")
+        if not timedelta(0) < self.login_backoff_base <= self.login_backoff_cap:
+            raise ValueError("need 0 < login_backoff_base <= login_backoff_cap")
+        if self.login_backoff_forget < self.login_backoff_cap:
+            raise ValueError("login_backoff_forget must be at least login_backoff_cap")
         if self.password_max_length < self.password_min_length:
             raise ValueError("password_max_length must be >= password_min_length")
         if self.master_key_source == "vault" and not self.master_key_vault_path:
