@@ -19,49 +19,29 @@ that is a failure instead.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from sessionjwt import SessionJWT, Settings
-from sessionjwt.db.migrate import upgrade
 from tests import backends
 from tests.cluster.harness import (
-    AUDIENCE,
     FEED_HEARTBEAT_S,
     FEED_STALE_AFTER_S,
     INSTANCES,
-    ISSUER,
     SLOW_LINK_STALE_AFTER_S,
     Cluster,
     SharedStore,
     SlowLink,
     SubscribeDelayingProxy,
     ThrowawayRedis,
+    bootstrap_store,
     running_cluster,
     service_env,
+    throwaway_redis_server,
     unique_namespace,
 )
 from tests.conftest import _require
-
-
-async def _bootstrap(store: SharedStore) -> None:
-    await upgrade(store.database_url)
-    settings = Settings(
-        database_url=store.database_url,
-        data_dir=store.data_dir,
-        master_key_file=store.data_dir / "master.key",
-        redis_url=None,
-        invalidation="host",  # this one short-lived process needs no feed
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        signing_algorithm="EdDSA",
-    )
-    async with SessionJWT(settings):  # creates master.key and the first signing key
-        pass
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +50,7 @@ def cluster_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedSt
     name, url = backends.create_database()
     try:
         store = SharedStore(url, tmp_path_factory.mktemp("cluster-data"))
-        asyncio.run(_bootstrap(store))
+        asyncio.run(bootstrap_store(store))
         yield store
     finally:
         backends.drop_database(name)
@@ -91,23 +71,9 @@ def cluster(
         yield running
 
 
-@contextlib.contextmanager
-def _throwaway_redis(log_dir: Path) -> Iterator[ThrowawayRedis]:
-    """Never the machine's Redis: this one is ours to SIGKILL and restart."""
-    executable = shutil.which("redis-server")
-    _require(None if executable else "redis-server is not installed (Redis outage tests)")
-    assert executable is not None
-    server = ThrowawayRedis(executable, log_dir / "redis-server.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def throwaway_redis(tmp_path: Path) -> Iterator[ThrowawayRedis]:
-    with _throwaway_redis(tmp_path) as server:
+    with throwaway_redis_server(tmp_path) as server:
         yield server
 
 
@@ -134,7 +100,7 @@ def slow_link(
 ) -> Iterator[SlowLink]:
     """Shared by the tests of one module; each leaves Redis and every subscription up."""
     log_dir = tmp_path_factory.mktemp("slow-link")
-    with _throwaway_redis(log_dir) as redis_server:
+    with throwaway_redis_server(log_dir) as redis_server:
         proxy = SubscribeDelayingProxy(redis_server.port)
         try:
             env = service_env(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,7 +28,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.conftest import PASSWORD, bearer
+from sessionjwt import SessionJWT, Settings
+from sessionjwt.db.migrate import upgrade
+from tests.conftest import PASSWORD, _require, bearer
 
 ISSUER = "https://auth.cluster.test"
 AUDIENCE = "https://api.cluster.test"
@@ -87,6 +90,24 @@ class SharedStore:
 
     database_url: str
     data_dir: Path
+
+
+async def bootstrap_store(store: SharedStore) -> None:
+    """Migrate the database and create the master key and the first signing key, before any
+    instance starts, so instances never race to create them."""
+    await upgrade(store.database_url)
+    settings = Settings(
+        database_url=store.database_url,
+        data_dir=store.data_dir,
+        master_key_file=store.data_dir / "master.key",
+        redis_url=None,
+        invalidation="host",  # this one short-lived process needs no feed
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        signing_algorithm="EdDSA",
+    )
+    async with SessionJWT(settings):  # creates master.key and the first signing key
+        pass
 
 
 def service_env(
@@ -334,6 +355,20 @@ class ThrowawayRedis:
     def stop(self) -> None:
         if self.process is not None:
             stop_process(self.process)
+
+
+@contextlib.contextmanager
+def throwaway_redis_server(log_dir: Path) -> Iterator[ThrowawayRedis]:
+    """Never the machine's Redis: this one is ours to SIGKILL and restart."""
+    executable = shutil.which("redis-server")
+    _require(None if executable else "redis-server is not installed (Redis outage tests)")
+    assert executable is not None
+    server = ThrowawayRedis(executable, log_dir / "redis-server.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 class SubscribeDelayingProxy:

@@ -25,10 +25,10 @@ import jwt
 import pytest
 
 from tests import backends
-from tests.cluster.conftest import _bootstrap
 from tests.cluster.harness import (
     Cluster,
     SharedStore,
+    bootstrap_store,
     error_code,
     expect,
     login,
@@ -54,7 +54,7 @@ def rotation_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clust
     name, url = backends.create_database()
     try:
         store = SharedStore(url, tmp_path_factory.mktemp("rotation-data"))
-        asyncio.run(_bootstrap(store))
+        asyncio.run(bootstrap_store(store))
         env = service_env(
             store,
             redis_url=backends.REDIS_URL,
