@@ -20,7 +20,7 @@ Guarantee: a revoke that returned on any instance is refused by an instance whos
 healthy as soon as the message arrives (pub/sub latency, typically well under a millisecond on
 a LAN), and by an instance whose feed is broken no later than ``stale_after`` after its last
 heartbeat. If the revoking instance cannot publish, the revoke call fails with 503 (the revoke
-itself is durable; retrying it re-announces).
+itself is durable) and the instance re-announces it every heartbeat until Redis takes it.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from sessionjwt.liveness.feed import Invalidation
 logger = logging.getLogger("sessionjwt.feed")
 HEARTBEAT_PREFIX = "h:"
 CLOSE_TIMEOUT_S = 2.0
+MAX_UNANNOUNCED = 10_000
 
 
 class FeedTarget(Protocol):
@@ -80,6 +81,7 @@ class RedisFeed:
         self._first_heartbeat = asyncio.Event()
         self._closing = False
         self._keys_changed = False
+        self._unannounced: dict[str, None] = {}  # encoded, in order, awaiting a publish
 
     # -- the per-request question ----------------------------------------------------------
 
@@ -102,12 +104,31 @@ class RedisFeed:
     # -- announcing ------------------------------------------------------------------------
 
     async def announce(self, change: Invalidation) -> None:
+        """Publish, or keep it to publish again: a revoke that is durable but unannounced is
+        re-announced by the heartbeat loop as soon as Redis answers, so it reaches instances
+        whose feeds stayed healthy even if the caller never retries."""
+        message = change.encode()
         try:
-            await self._client().publish(self._channel, change.encode())
-        except (RedisError, OSError) as error:
+            await self._client().publish(self._channel, message)
+        except (RedisError, OSError, TimeoutError) as error:
+            self._keep_for_later(message)
             raise StoreUnavailable(
                 "The revoke is recorded but could not be announced to other instances; retry."
             ) from error
+
+    def _keep_for_later(self, message: str) -> None:
+        if len(self._unannounced) >= MAX_UNANNOUNCED:
+            # Too many to replay one by one: one message that makes everyone reload instead.
+            self._unannounced = {Invalidation("global", "unannounced").encode(): None}
+            return
+        self._unannounced[message] = None
+
+    async def _announce_kept(self) -> None:
+        """Publish what failed earlier, oldest first; stop at the first failure."""
+        for message in list(self._unannounced):
+            await self._client().publish(self._channel, message)
+            self._unannounced.pop(message, None)
+            logger.info("re-announced a revoke that Redis missed earlier")
 
     def _client(self) -> Redis:
         if self._publisher is None:
@@ -147,6 +168,8 @@ class RedisFeed:
         beat = f"{HEARTBEAT_PREFIX}{self._instance}"
         while not self._closing:
             try:
+                if self._unannounced:
+                    await self._announce_kept()
                 await self._client().publish(self._channel, beat)
             except (RedisError, OSError, TimeoutError):
                 pass  # the listener notices the silence and says so
