@@ -122,8 +122,12 @@ class AuditLog:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 100,
+        before_id: int | None = None,
     ) -> list[AuditRecord]:
+        """Newest first; ``before_id`` continues after the last row of a previous page."""
         statement = select(audit_events).order_by(audit_events.c.id.desc()).limit(limit)
+        if before_id is not None:
+            statement = statement.where(audit_events.c.id < before_id)
         if user_id is not None:
             statement = statement.where(audit_events.c.user_id == user_id)
         if event is not None:

@@ -170,6 +170,12 @@ class InvalidClientName(SessionJWTError):
     default_message = "A client name is 1 to 200 characters."
 
 
+class InvalidAuditQuery(SessionJWTError):
+    status = 422
+    code = "invalid_audit_query"
+    default_message = "The audit query is not valid."
+
+
 class ClientNotFound(SessionJWTError):
     status = 404
     code = "client_not_found"

@@ -23,6 +23,7 @@ class Authenticator:
         self._hashing = hashing
         self._audit = audit
         self._clock = clock
+        self.failures = 0  # wrong password or unknown account, for metrics
 
     async def authenticate(
         self, email: str, password: str, client: ClientInfo | None = None
@@ -33,6 +34,7 @@ class Authenticator:
             user.password_hash if user else None, password
         )
         if user is None or not matches:
+            self.failures += 1
             await self._audit.record(
                 AuditEvent(
                     AuditEventType.LOGIN_FAILED,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -31,6 +32,8 @@ class Throttle:
             raise ValueError(f"{storage_uri!r} is not an async limits storage (use async+...)")
         self._storage = storage
         self._limiter = MovingWindowRateLimiter(self._storage)
+        # For metrics: refusals by limit name, the first part of the key ("login-ip", ...).
+        self.refusals: Counter[str] = Counter()
 
     async def hit(self, limit: str, *key: str) -> None:
         """Count one attempt; raise :class:`RateLimited` if it is over ``limit``."""
@@ -38,6 +41,7 @@ class Throttle:
         with _fail_closed():
             allowed = await self._limiter.hit(item, *key)
         if not allowed:
+            self.refusals[key[0] if key else "-"] += 1
             raise RateLimited(await self._retry_after(item, key))
 
     async def ensure_under(self, limit: str, *key: str) -> None:
@@ -46,6 +50,7 @@ class Throttle:
         with _fail_closed():
             allowed = await self._limiter.test(item, *key)
         if not allowed:
+            self.refusals[key[0] if key else "-"] += 1
             raise RateLimited(await self._retry_after(item, key))
 
     async def allows(self, limit: str, *key: str) -> bool:

@@ -8,6 +8,7 @@ every request check that starts after a revoke returned refuses the session.
 
 from __future__ import annotations
 
+from collections import Counter
 from enum import StrEnum
 
 from sessionjwt.audit import AuditEvent, AuditEventType
@@ -35,6 +36,9 @@ class Revoker:
         self._cache = cache
         self._feed = feed
         self._clock = clock
+        # For metrics: sessions newly ended, by reason (a user-wide sign-out counts once).
+        self.revocations: Counter[str] = Counter()
+        self.reuse_detections = 0  # replayed refresh tokens, even of an already ended session
 
     async def revoke_session(
         self,
@@ -49,6 +53,8 @@ class Revoker:
 
         Returns False when it was already revoked (idempotent), True when revoked now.
         """
+        if reason is RevokeReason.REFRESH_REUSE:
+            self.reuse_detections += 1
         now = storable(self._clock.now())
         client = client or ClientInfo()
         event_type = (
@@ -73,6 +79,8 @@ class Revoker:
             loaded = await self._store.load(session_id)
             if loaded is None or loaded[0].user_id != user_id:
                 raise SessionNotFound()
+        if changed:
+            self.revocations[str(reason)] += 1
         self._cache.mark_revoked(session_id, now, str(reason))
         # Announced even when it was already revoked: retrying a revoke whose announcement
         # failed must be able to complete it.
@@ -105,6 +113,7 @@ class Revoker:
         )
         if generation is None:
             raise UserNotFound()
+        self.revocations["sign_out_everywhere"] += 1
         self._cache.set_user_generation(user_id, generation, keep_session_id)
         await self._feed.announce(
             Invalidation("user", user_id, generation=generation, kept_session=keep_session_id)
@@ -123,6 +132,8 @@ class Revoker:
         generation = await self._store.set_disabled(user_id, disabled, now, [event])
         if generation is None:
             raise UserNotFound()
+        if disabled:
+            self.revocations["user_disabled"] += 1
         self._cache.set_user_disabled(user_id, disabled, generation)
         await self._feed.announce(
             Invalidation("user", user_id, generation=generation, disabled=disabled)

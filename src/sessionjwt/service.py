@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from sessionjwt.audit import AuditEvent, AuditEventType, AuditLog
+from sessionjwt.audit_query import AuditFilter, AuditPage
 from sessionjwt.background import cancel_all
 from sessionjwt.backoff import BackoffPolicy, BackoffStore, MemoryBackoff
 from sessionjwt.check import RequestChecker
@@ -40,6 +41,7 @@ from sessionjwt.oauth import TokenInspector
 from sessionjwt.passwords import PasswordHashing, PasswordPolicy
 from sessionjwt.principal import Principal
 from sessionjwt.ratelimit import Throttle
+from sessionjwt.readiness import Readiness, ReadinessProbe
 from sessionjwt.refresh import Refresher
 from sessionjwt.revoke import Revoker, RevokeReason
 from sessionjwt.sessions.model import SessionRecord
@@ -203,6 +205,8 @@ class SessionJWT:
             ),
         )
         self.revoker = Revoker(self.sessions, self.cache, self.feed, clock)
+        self._readiness = ReadinessProbe(self.database, self.feed, settings.redis_url)
+        self._closers.append(self._readiness.close)
         self._started = False
         self._start_lock = asyncio.Lock()
         self._background: list[asyncio.Task[None]] = []
@@ -544,6 +548,32 @@ class SessionJWT:
             clock=self.clock,
         )
 
+    # -- operations: audit trail, readiness ------------------------------------------------
+
+    async def audit_events(self, query: AuditFilter) -> AuditPage:
+        """One page of the audit trail, newest first (build ``query`` with AuditFilter.parse)."""
+        await self.start()
+        user_id = query.user
+        if user_id is not None and "@" in user_id:
+            found = await self.users.find_by_email(user_id)
+            if found is None:
+                return AuditPage([], None)
+            user_id = found.id
+        events = await self.audit.query(
+            user_id=user_id,
+            event=query.event,
+            since=query.since,
+            until=query.until,
+            limit=query.limit,
+            before_id=query.before_id,
+        )
+        more = len(events) == query.limit
+        return AuditPage(events, str(events[-1].id) if more else None)
+
+    async def readiness(self) -> Readiness:
+        """Whether the database, Redis (if configured) and the invalidation feed answer."""
+        return await self._readiness.probe()
+
     # -- background work -------------------------------------------------------------------
 
     async def flush_last_seen(self) -> None:
@@ -643,6 +673,12 @@ class SessionJWT:
         from sessionjwt.integrations.oauth import build_oauth_router
 
         return build_oauth_router(self)
+
+    def ops_router(self) -> APIRouter:
+        """Public ``/readyz`` and (if ``metrics_enabled``) ``/metrics``; at the app's root."""
+        from sessionjwt.integrations.ops import build_ops_router
+
+        return build_ops_router(self)
 
     def protect(self, app: FastAPI, **options: Any) -> None:
         """Install the default-deny guard and sessionjwt's error responses on ``app``."""

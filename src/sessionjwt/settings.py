@@ -220,6 +220,12 @@ class Settings(BaseSettings):
         description="RFC 7009 revocation calls per client IP.",
     )
 
+    metrics_enabled: bool = Field(
+        default=True,
+        description="Serve Prometheus metrics at /metrics, unauthenticated like /readyz: let "
+        "only the scraper reach it (a private port or network policy), not the internet.",
+    )
+
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(
         default_factory=list,
         description="Peers whose X-Forwarded-For is believed (IPs or CIDRs, comma-separated).",

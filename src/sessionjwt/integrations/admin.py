@@ -1,4 +1,4 @@
-"""The operator's HTTP face for the key ring, for accounts with the admin role.
+"""The operator's HTTP face for the key ring and the audit trail, for the admin role.
 
 The same operations as ``sessionjwt keys``: useful when no shell reaches the database, and
 for the 2 AM breach — ``POST /admin/keys/rotate {"revoke_all": true}`` retires every key and
@@ -6,11 +6,13 @@ ends every session on every instance in one write.
 """
 
 # No ``from __future__ import annotations``: FastAPI must see the local ``Admin`` dependency.
-from typing import TYPE_CHECKING, Annotated
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, ConfigDict
 
+from sessionjwt.audit_query import MAX_LIMIT, AuditFilter
 from sessionjwt.integrations.fastapi import ErrorOut
 from sessionjwt.principal import Principal
 
@@ -40,6 +42,23 @@ class KeyOut(BaseModel):
     retired_at: float | None
 
 
+class AuditEventOut(BaseModel):
+    id: int
+    event: str
+    at: datetime
+    user_id: str | None
+    session_id: str | None
+    actor: str | None
+    ip: str | None
+    user_agent: str | None
+    detail: dict[str, Any] | None
+
+
+class AuditPageOut(BaseModel):
+    events: list[AuditEventOut]
+    next_cursor: str | None
+
+
 def build_admin_router(auth: "SessionJWT") -> APIRouter:
     Admin = Annotated[Principal, Depends(auth.dependencies.require_roles(auth.settings.admin_role))]
     router = APIRouter(
@@ -48,6 +67,7 @@ def build_admin_router(auth: "SessionJWT") -> APIRouter:
             401: {"model": ErrorOut},
             403: {"model": ErrorOut},
             409: {"model": ErrorOut},
+            422: {"model": ErrorOut},
             503: {"model": ErrorOut},
         },
     )
@@ -71,8 +91,28 @@ def build_admin_router(auth: "SessionJWT") -> APIRouter:
     async def retire(kid: str, principal: Admin) -> None:
         await auth.retire_key(kid, actor=f"user:{principal.user_id}")
 
+    @router.get("/audit")
+    async def audit(
+        _: Admin,
+        user: Annotated[str | None, Query(max_length=320, description="Email or user id.")] = None,
+        event: Annotated[str | None, Query(max_length=40)] = None,
+        since: Annotated[str | None, Query(max_length=40, description="ISO 8601 or epoch.")] = None,
+        until: Annotated[str | None, Query(max_length=40, description="Exclusive.")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+        cursor: Annotated[str | None, Query(max_length=40)] = None,
+    ) -> AuditPageOut:
+        """The audit trail, newest first; pass ``next_cursor`` back as ``cursor`` for more."""
+        query = AuditFilter.parse(
+            user=user, event=event, since=since, until=until, limit=limit, cursor=cursor
+        )
+        page = await auth.audit_events(query)
+        return AuditPageOut(
+            events=[AuditEventOut(**vars_of(record, AuditEventOut)) for record in page.events],
+            next_cursor=page.next_cursor,
+        )
+
     return router
 
 
-def vars_of(key: object) -> dict[str, object]:
-    return {name: getattr(key, name) for name in KeyOut.model_fields}
+def vars_of(record: object, model: type[BaseModel] = KeyOut) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in model.model_fields}

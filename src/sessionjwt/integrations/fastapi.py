@@ -123,7 +123,7 @@ class Dependency:
             checked = current_principal(request)
             if checked is not None:  # the global guard already did the work
                 return checked
-            return await auth.check(bearer_token(request))
+            return await auth.checker.timed_check(bearer_token(request))
 
         self.principal: Callable[[Request], Awaitable[Principal]] = principal
 
@@ -299,6 +299,6 @@ def protect(app: FastAPI, auth: "SessionJWT", *, public_paths: Iterable[str] | N
     install_error_handlers(app)
     app.add_middleware(
         GuardMiddleware,
-        check=auth.check,
+        check=auth.checker.timed_check,
         is_public_request=PublicRoutes(app.router, public_paths),
     )

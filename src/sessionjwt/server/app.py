@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None, *, auth: SessionJWT | None = No
     app.include_router(auth.well_known_router())
     app.include_router(auth.admin_router(), prefix="/admin")
     app.include_router(auth.oauth_router())
+    app.include_router(auth.ops_router())
 
     @app.get("/healthz", tags=["ops"])
     @public

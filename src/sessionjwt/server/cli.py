@@ -4,7 +4,11 @@ the resource servers allowed to introspect tokens (clients)."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
@@ -12,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sessionjwt.audit_query import MAX_LIMIT, AuditFilter, AuditPage
 from sessionjwt.errors import ConfigurationError, SessionJWTError
 from sessionjwt.masterkeys import ENV_SOURCE_WARNING, MasterKeys, generate_master_key
 from sessionjwt.revoke import RevokeReason
@@ -90,7 +95,57 @@ def serve(
     except ConfigurationError as error:
         errors.print(f"[red]configuration error[/red]: {error}")
         raise typer.Exit(2) from error
+    _log_audit_events_as_json_lines()
     uvicorn.run(application, host=host, port=port, proxy_headers=False, server_header=False)
+
+
+def _log_audit_events_as_json_lines() -> None:
+    """The ``sessionjwt.audit`` logger writes one JSON object per line to stderr, for a log
+    shipper. Library users get the logger unconfigured and decide where it goes."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    audit_logger = logging.getLogger("sessionjwt.audit")
+    audit_logger.addHandler(handler)
+    audit_logger.setLevel(logging.INFO)
+    audit_logger.propagate = False  # one line per event, not again through the root logger
+
+
+@app.command()
+def audit(
+    user: Annotated[str | None, typer.Option(help="Account email (or user id).")] = None,
+    event: Annotated[str | None, typer.Option(help="Event type, e.g. login_failed.")] = None,
+    since: Annotated[str | None, typer.Option(help="ISO 8601 or epoch seconds.")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO 8601 or epoch (exclusive).")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=MAX_LIMIT)] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """The audit trail, newest first: who did what to which session, from where."""
+
+    async def work(auth: SessionJWT) -> AuditPage:
+        query = AuditFilter.parse(user=user, event=event, since=since, until=until, limit=limit)
+        return await auth.audit_events(query)
+
+    page = _run(work)
+    if as_json:
+        for record in page.events:
+            row = {**asdict(record), "at": record.at.isoformat()}
+            typer.echo(json.dumps(row, sort_keys=True, default=str))
+        return
+    table = Table("id", "at", "event", "user", "session", "actor", "ip", "detail")
+    for record in page.events:
+        table.add_row(
+            str(record.id),
+            _when(record.at.timestamp()),
+            record.event,
+            record.user_id or "",
+            record.session_id or "",
+            record.actor or "",
+            record.ip or "",
+            json.dumps(record.detail, sort_keys=True) if record.detail else "",
+        )
+    console.print(table)
+    if page.next_cursor:
+        errors.print(f"more events: narrow with --until or raise --limit (max {MAX_LIMIT})")
 
 
 @app.command()
