@@ -50,7 +50,7 @@ async def test_pages_follow_the_cursor_without_gaps_or_repeats(
     client: httpx.AsyncClient, auth: SessionJWT
 ) -> None:
     admin = await admin_headers(client, auth)
-    for _ in range(4):
+    for _ in range(3):  # the free failures before the login backoff starts
         await client.post("/auth/login", json={"email": "x@example.com", "password": "wrong-pass"})
     everything = (await client.get("/admin/audit", params={"limit": 1000}, headers=admin)).json()
     seen: list[int] = []
@@ -65,7 +65,7 @@ async def test_pages_follow_the_cursor_without_gaps_or_repeats(
         if cursor is None:
             break
     assert seen == [event["id"] for event in everything["events"]]
-    assert len(seen) >= 7
+    assert len(seen) >= 6  # more than two pages of three
 
 
 @pytest.mark.parametrize(

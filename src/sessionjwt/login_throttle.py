@@ -26,6 +26,7 @@ from sessionjwt.ratelimit import Throttle
 
 ACCOUNT_SCOPE = "login-account"
 IP_SCOPE = "login-ip"
+BACKOFF_SCOPE = "login-backoff"  # this (account, address) pair failed too often lately
 
 
 class LoginThrottle:
@@ -53,6 +54,8 @@ class LoginThrottle:
             pair_key(account, ip), self._clock.now(), at_cap=under_attack
         )
         if wait > 0:
+            # Counted for metrics with the throttle's own refusals, by what stopped it.
+            self._throttle.refusals[ACCOUNT_SCOPE if under_attack else BACKOFF_SCOPE] += 1
             raise RateLimited(math.ceil(wait))
 
     async def failed(self, account: str) -> None:
