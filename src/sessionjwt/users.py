@@ -20,17 +20,23 @@ from sessionjwt.errors import EmailTaken, InvalidEmail, UserNotFound
 
 
 def normalise_email(email: str) -> str:
-    """The form emails are compared in: NFKC, IDNA-checked, then case-folded whole.
+    """The form emails are compared in: NFKC, IDNA-checked, then the local part lower-cased.
 
-    Folding the local part too is stricter than RFC 5321 but is what users expect: two
+    Lower-casing the local part is stricter than RFC 5321 but is what users expect: two
     accounts for ``Alice@x`` and ``alice@x`` would be a support ticket and a takeover risk.
+    The domain is kept as IDNA normalised it (already lower case).
+
+    .. versionchanged:: 0.1
+       ``str.lower``, not ``str.casefold``: full case folding maps ß to ss, merging
+       ``straße.de`` and ``strasse.de`` (two registrable domains) and two mailboxes.
     """
     candidate = unicodedata.normalize("NFKC", email).strip()
     try:
         valid = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as error:
         raise InvalidEmail(str(error)) from error
-    return valid.normalized.casefold()
+    local, _, domain = valid.normalized.rpartition("@")
+    return f"{local.lower()}@{domain}"
 
 
 @dataclass(frozen=True, slots=True)

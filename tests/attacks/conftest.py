@@ -11,9 +11,10 @@ from tests.attacks.expect import Victim
 from tests.conftest import bearer, register_and_login
 
 
-async def sign_in(client: httpx.AsyncClient, email: str) -> Victim:
-    """Register and log in over HTTP; the user's real tokens and ids."""
-    body = await register_and_login(client, email)
+async def sign_in(client: httpx.AsyncClient, email: str, *, register: bool = True) -> Victim:
+    """Register (unless ``register=False``: another device of an existing account) and log in
+    over HTTP; the user's real tokens and ids."""
+    body = await register_and_login(client, email, register=register)
     me = await client.get("/auth/me", headers=bearer(body["access_token"]))
     assert me.status_code == 200, me.text
     return Victim(

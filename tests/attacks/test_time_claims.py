@@ -184,3 +184,29 @@ async def test_other_time_claim_as_a_string(
         signed_by_us(ours, payload),
         because=f"'{claim}' must be an integer NumericDate",
     )
+
+
+@pytest.mark.parametrize("claim", ["iat", "nbf"])
+@pytest.mark.parametrize(
+    "raw_value",
+    [
+        pytest.param("1800000000.0", id="float-with-integral-value"),
+        pytest.param("1.8e9", id="exponent"),
+        pytest.param("1e30", id="1e30"),
+        pytest.param("false", id="bool-false"),
+        pytest.param("-1", id="negative"),
+        pytest.param("[0]", id="list"),
+        pytest.param('{"$lt":1}', id="object"),
+    ],
+)
+async def test_iat_or_nbf_of_the_wrong_type(
+    client: httpx.AsyncClient, victim: Victim, ours: SigningKey, claim: str, raw_value: str
+) -> None:
+    payload = text_segment(with_raw_member(without(victim.claims, claim), claim, raw_value))
+
+    await assert_attack_refused(
+        client,
+        victim,
+        signed_by_us(ours, payload),
+        because=f"'{claim}' must be an integer NumericDate",
+    )

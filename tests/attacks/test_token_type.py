@@ -91,6 +91,9 @@ async def test_typ_missing(client: httpx.AsyncClient, victim: Victim, ours: Sign
     [
         pytest.param({"crit": ["exp"]}, id="crit-exp"),
         pytest.param({"crit": []}, id="crit-empty"),
+        pytest.param({"crit": ["x-unknown"], "x-unknown": True}, id="crit-unknown-extension"),
+        pytest.param({"crit": ["x-unknown"]}, id="crit-names-an-absent-member"),
+        pytest.param({"crit": "x-unknown"}, id="crit-not-a-list"),
         pytest.param({"crit": ["b64"], "b64": False}, id="b64-false-declared-critical"),
         pytest.param({"b64": False}, id="b64-false"),
         pytest.param({"b64": True}, id="b64-true"),

@@ -219,6 +219,7 @@ def build_oauth_router(auth: SessionJWT) -> APIRouter:
         REVOCATION_PATH,
         summary="Token revocation (RFC 7009): ends the session behind the token",
         response_model=None,
+        response_class=Response,  # the 200 has an empty body, not application/json
         openapi_extra=_form_body("The token to revoke; client credentials are optional."),
         responses={
             200: {"description": "Revoked, or nothing to revoke (unknown or invalid token)."},

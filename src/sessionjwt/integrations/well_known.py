@@ -25,6 +25,14 @@ INTROSPECTION_PATH = "/oauth/introspect"
 REVOCATION_PATH = "/oauth/revoke"
 
 
+# The OpenAPI description of the JWKS response, under the media type it is really served as.
+_JWK_SET: dict[str, Any] = {
+    "type": "object",
+    "required": ["keys"],
+    "properties": {"keys": {"type": "array", "items": {"type": "object"}}},
+}
+
+
 def jwks_max_age(auth: SessionJWT) -> int:
     return max(0, int(auth.settings.key_publish_ahead.total_seconds() // 4))
 
@@ -58,7 +66,11 @@ def authorization_server_metadata(auth: SessionJWT) -> dict[str, Any]:
 def build_well_known_router(auth: SessionJWT) -> APIRouter:
     router = APIRouter(tags=["discovery"])
 
-    @router.get(JWKS_PATH, summary="Public signing keys (RFC 7517)")
+    @router.get(
+        JWKS_PATH,
+        summary="Public signing keys (RFC 7517)",
+        responses={200: {"content": {"application/jwk-set+json": {"schema": _JWK_SET}}}},
+    )
     @public
     async def jwks() -> JSONResponse:
         await auth.start()

@@ -23,16 +23,21 @@ _COUNTER = struct.Struct("<Q")
 LIVENESS_SLOT, KEYS_SLOT = 0, 8  # byte offsets of the two counters
 
 
+def _map_counters(path: Path) -> mmap.mmap:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(descriptor).st_size < 2 * _COUNTER.size:
+            os.ftruncate(descriptor, 2 * _COUNTER.size)
+        return mmap.mmap(descriptor, 2 * _COUNTER.size)
+    finally:
+        os.close(descriptor)
+
+
 class SharedEpoch:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            if os.fstat(descriptor).st_size < 2 * _COUNTER.size:
-                os.ftruncate(descriptor, 2 * _COUNTER.size)
-            self._map = mmap.mmap(descriptor, 2 * _COUNTER.size)
-        finally:
-            os.close(descriptor)
+        self._path = path
+        self._map = _map_counters(path)
         self._lock_path = path.with_name(path.name + ".lock")
         self._seen = self._read()
         self._keys_seen = self._read(KEYS_SLOT)
@@ -72,7 +77,11 @@ class SharedEpoch:
             os.close(descriptor)  # closing releases the lock
 
     async def start(self) -> None:
-        return None
+        """Map the file again after :meth:`close` (a service closed and started again, as a
+        second ASGI lifespan does). What was last seen is kept, so a bump made while closed
+        still counts as news."""
+        if self._map.closed:
+            self._map = _map_counters(self._path)
 
     async def close(self) -> None:
         self._map.close()

@@ -76,9 +76,16 @@ def _required_date(payload: dict[str, Any], name: str) -> int:
 
 
 def _identifier(payload: dict[str, Any], name: str) -> str:
+    """``sub``, ``sid`` and ``jti``: ids this service minted, so printable ASCII. Anything
+    else (a lone surrogate from ``"\\ud800"``, control characters) never reaches the store."""
     value = payload.get(name)
-    if type(value) is not str or not value or len(value) > MAX_ID_LENGTH:
-        raise InvalidToken(f"claim {name!r} must be a non-empty string")
+    if (
+        type(value) is not str
+        or not value
+        or len(value) > MAX_ID_LENGTH
+        or not (value.isascii() and value.isprintable())
+    ):
+        raise InvalidToken(f"claim {name!r} must be a non-empty string of printable ASCII")
     return value
 
 
