@@ -146,3 +146,16 @@ async def test_instances_starting_together_on_an_empty_store_share_one_signing_k
             assert len(rows.all()) == 1
     finally:
         await asyncio.gather(*(service.close() for service in services))
+
+
+def test_identifiers_operators_type_never_look_like_options() -> None:
+    """One raw base64url draw in 64 starts with '-', which a command line reads as an option
+    (`sessionjwt keys retire -dNx…`): kids, session ids and client ids never do."""
+    from sessionjwt.identifiers import new_identifier
+    from sessionjwt.tokens.keys import new_kid
+    from sessionjwt.tokens.refresh_token import new_session_id
+
+    drawn = [make() for make in (new_kid, new_session_id) for _ in range(3000)]
+    drawn += [new_identifier(16) for _ in range(3000)]
+    assert not [value for value in drawn if value.startswith("-")]
+    assert len(set(drawn)) == len(drawn)

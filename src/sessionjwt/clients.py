@@ -29,6 +29,7 @@ from sessionjwt.clock import to_datetime
 from sessionjwt.db.engine import Database
 from sessionjwt.db.tables import clients
 from sessionjwt.errors import ClientNotFound, InvalidClient, InvalidClientName
+from sessionjwt.identifiers import new_identifier
 
 CLIENT_ID_BYTES = 16
 CLIENT_SECRET_BYTES = 32
@@ -81,7 +82,7 @@ class ClientRegistry:
         if not name or len(name) > MAX_NAME:
             raise InvalidClientName()
         record = ClientRecord(
-            client_id=secrets.token_urlsafe(CLIENT_ID_BYTES),
+            client_id=new_identifier(CLIENT_ID_BYTES),
             name=name,
             created_at=to_datetime(now),
             deleted_at=None,

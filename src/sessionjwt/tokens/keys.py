@@ -21,6 +21,7 @@ from jwt import PyJWS
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from sessionjwt.errors import ConfigurationError
+from sessionjwt.identifiers import new_identifier
 
 KeyState = Literal["next", "active", "retiring", "retired"]
 ASYMMETRIC = frozenset({"EdDSA", "ES256", "PS256", "RS256"})
@@ -55,7 +56,7 @@ class SigningKey:
 
 
 def new_kid() -> str:
-    return secrets.token_urlsafe(12)
+    return new_identifier(12)
 
 
 def generate_private_bytes(alg: str) -> bytes:

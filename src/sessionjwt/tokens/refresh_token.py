@@ -21,6 +21,7 @@ import re
 import secrets
 
 from sessionjwt.errors import InvalidToken
+from sessionjwt.identifiers import new_identifier
 
 SESSION_ID_BYTES = 24  # 192 bits from the CSPRNG
 SECRET_BYTES = 32
@@ -29,7 +30,7 @@ _DOMAIN = b"sessionjwt/refresh-successor/v1\x00"
 
 
 def new_session_id() -> str:
-    return secrets.token_urlsafe(SESSION_ID_BYTES)
+    return new_identifier(SESSION_ID_BYTES)
 
 
 def new_secret() -> str:
