@@ -94,8 +94,15 @@ class ResetTokens:
             )
             if used.rowcount != 1:
                 raise InvalidResetToken()  # another request used it first; rolls back
+            # The watermark moves in the same transaction: once the new password is set, no
+            # session from before it can live on, even if what follows fails.
             await connection.execute(
-                update(users).where(users.c.id == user_id).values(password_hash=password_hash)
+                update(users)
+                .where(users.c.id == user_id)
+                .values(
+                    password_hash=password_hash,
+                    session_generation=users.c.session_generation + 1,
+                )
             )
             await write_events(connection, [_with_user(event, user_id) for event in events])
         return user_id

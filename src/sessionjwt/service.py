@@ -495,6 +495,8 @@ class SessionJWT:
             user_agent=client.user_agent,
         )
         await self.reset_tokens.consume(token, password_hash, now, [event])
+        self.cache.forget_user(user_id)  # the reset already ended every session in the store
+        # Audited as sign-out-everywhere and announced to every instance.
         await self.revoke_user_sessions(user_id, actor=user_id, client=client)
 
     # -- login → session → tokens ----------------------------------------------------------
