@@ -16,7 +16,15 @@ POSTGRES_ADMIN_DSN = os.environ.get(
 )
 REDIS_URL = os.environ.get("SESSIONJWT_TEST_REDIS", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-TABLES = ("audit_events", "sessions", "users", "signing_keys", "clients", "sealed_secrets")
+TABLES = (
+    "audit_events",
+    "sessions",
+    "users",
+    "signing_keys",
+    "clients",
+    "sealed_secrets",
+    "password_resets",
+)
 
 
 async def _admin(statement: str) -> None:

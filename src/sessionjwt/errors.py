@@ -116,6 +116,14 @@ class WeakPassword(SessionJWTError):
     default_message = "The password does not meet the password policy."
 
 
+class InvalidResetToken(SessionJWTError):
+    """400: one answer for an unknown, expired, used or superseded reset token."""
+
+    status = 400
+    code = "invalid_reset_token"
+    default_message = "This password-reset link is invalid or has expired; request a new one."
+
+
 class RateLimited(SessionJWTError):
     status = 429
     code = "rate_limited"

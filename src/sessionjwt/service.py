@@ -28,6 +28,7 @@ from sessionjwt.errors import (
     InvalidClient,
     InvalidCredentials,
     InvalidEmail,
+    InvalidResetToken,
     StoreUnavailable,
 )
 from sessionjwt.issue import SessionIssuer, SessionLifetimes, TokenPair
@@ -36,8 +37,10 @@ from sessionjwt.liveness.epoch import LocalEpoch, SharedEpoch
 from sessionjwt.liveness.feed import Invalidation, InvalidationFeed
 from sessionjwt.login import Authenticator
 from sessionjwt.login_throttle import LoginThrottle
+from sessionjwt.mailer import Mailer, build_mailer
 from sessionjwt.masterkeys import MasterKeys, load_master_keys
 from sessionjwt.oauth import TokenInspector
+from sessionjwt.password_reset import ResetTokens, new_token
 from sessionjwt.passwords import PasswordHashing, PasswordPolicy
 from sessionjwt.principal import Principal
 from sessionjwt.ratelimit import Throttle
@@ -121,6 +124,9 @@ class SessionJWT:
         self.sessions = SqlSessionStore(self.database)
         self.audit = AuditLog(self.database)
         self.clients = ClientRegistry(self.database)
+        self.reset_tokens = ResetTokens(self.database)
+        self.mailer: Mailer | None = build_mailer(settings)
+        self._mail_tasks: set[asyncio.Task[None]] = set()
         self.cache = LivenessCache()
         self.feed = build_feed(settings, self.cache)
         self.password_policy = PasswordPolicy(
@@ -272,6 +278,9 @@ class SessionJWT:
 
     async def close(self) -> None:
         await cancel_all(self._background)
+        if self._mail_tasks:  # let reset mails already under way finish, briefly
+            await asyncio.wait(list(self._mail_tasks), timeout=5)
+        await cancel_all(list(self._mail_tasks))
         self._background = []
         with contextlib.suppress(StoreUnavailable):
             await self.flush_last_seen()
@@ -363,6 +372,132 @@ class SessionJWT:
             )
         )
         return user
+
+    # -- passwords: change (signed in), reset by email (signed out) -------------------------
+
+    async def change_password(
+        self,
+        principal: Principal,
+        current_password: str,
+        new_password: str,
+        client: ClientInfo | None = None,
+    ) -> None:
+        """Check the current password (throttled like a login), set the new one, and sign out
+        every other session of the user; the caller's stays (ASVS 5 §6.2.3, §7.4.3)."""
+        await self.start()
+        client = client or ClientInfo()
+        # The login defences, on their own counters: a wrong guess here slows further guesses
+        # here, without making the account's own sign-ins wait.
+        account = "password-change:" + _account_key(principal.email)
+        await self.login_throttle.admit(account, client.ip)
+        user = await self.users.get(principal.user_id)
+        matches, _ = await self.hashing.verify(
+            user.password_hash if user else None, current_password
+        )
+        if user is None or not matches:
+            await self.login_throttle.failed(account)
+            raise InvalidCredentials()
+        await self.login_throttle.succeeded(account, client.ip)
+        self.password_policy.check(new_password, email=user.email_normalized)
+        password_hash = await self.hashing.hash(new_password)
+        now = self.clock.now()
+        await self.users.set_password_hash(user.id, password_hash)
+        await self.audit.record(
+            AuditEvent(
+                AuditEventType.PASSWORD_CHANGED,
+                at=now,
+                user_id=user.id,
+                session_id=principal.session_id,
+                actor=user.id,
+                ip=client.ip,
+                user_agent=client.user_agent,
+            )
+        )
+        await self.revoke_user_sessions(
+            user.id, keep_session_id=principal.session_id, actor=user.id, client=client
+        )
+
+    async def request_password_reset(self, email: str, client: ClientInfo | None = None) -> None:
+        """Mail a single-use reset link if ``email`` has an account; the caller learns nothing.
+
+        Known and unknown addresses take the same path up to the database write, and the mail
+        goes out in the background, so neither the answer nor its timing tells them apart."""
+        await self.start()
+        client = client or ClientInfo()
+        if client.ip:
+            limit = self.settings.password_reset_rate_limit_ip
+            await self.throttle.hit(limit, "reset-ip", client.ip)
+        await self.throttle.hit(
+            self.settings.password_reset_rate_limit_email, "reset-email", _account_key(email)
+        )
+        token, token_hash = new_token()
+        user = await self.users.find_by_email(email)
+        if user is None or user.disabled:
+            return
+        now = self.clock.now()
+        event = AuditEvent(
+            AuditEventType.PASSWORD_RESET_REQUESTED,
+            at=now,
+            user_id=user.id,
+            ip=client.ip,
+            user_agent=client.user_agent,
+        )
+        ttl = self.settings.password_reset_ttl.total_seconds()
+        await self.reset_tokens.store(user.id, token_hash, now, ttl, [event])
+        url = self.settings.password_reset_url
+        if self.mailer is None or url is None:
+            logger.warning(
+                "password reset requested but no mail can be sent: set SESSIONJWT_SMTP_HOST "
+                "and SESSIONJWT_PASSWORD_RESET_URL"
+            )
+            return
+        minutes = max(1, round(ttl / 60))
+        body = (
+            "Someone asked to reset the password of this account.\n\n"
+            f"To choose a new password, open this link within {minutes} minutes:\n\n"
+            f"{url.replace('{token}', token)}\n\n"
+            "It works once. If you did not ask for this, ignore this message: your password "
+            "stays as it is.\n"
+        )
+        task = asyncio.create_task(self._send_reset_mail(self.mailer, user.email, body))
+        self._mail_tasks.add(task)
+        task.add_done_callback(self._mail_tasks.discard)
+
+    async def _send_reset_mail(self, mailer: Mailer, to: str, body: str) -> None:
+        try:
+            await mailer.send(to, "Reset your password", body)
+        except Exception as error:  # an SMTP failure must not kill the loop
+            # The exception's text could echo the message; its type is enough to act on.
+            logger.error("password-reset mail could not be sent: %s", type(error).__name__)
+
+    async def confirm_password_reset(
+        self, token: str, new_password: str, client: ClientInfo | None = None
+    ) -> None:
+        """Use a reset token once: set the new password and end every session of the user."""
+        await self.start()
+        client = client or ClientInfo()
+        if client.ip:
+            limit = self.settings.password_reset_rate_limit_ip
+            await self.throttle.hit(limit, "reset-confirm-ip", client.ip)
+        now = self.clock.now()
+        user_id = await self.reset_tokens.owner(token, now)
+        user = await self.users.get(user_id)
+        if user is None:
+            raise InvalidResetToken()
+        self.password_policy.check(new_password, email=user.email_normalized)
+        password_hash = await self.hashing.hash(new_password)
+        event = AuditEvent(
+            AuditEventType.PASSWORD_RESET,
+            at=now,
+            user_id=user_id,
+            actor=user_id,
+            ip=client.ip,
+            user_agent=client.user_agent,
+        )
+        await self.reset_tokens.consume(token, password_hash, now, [event])
+        self.cache.forget_user(user_id)  # the reset already ended every session in the store
+        # Audited as sign-out-everywhere and announced to every instance.
+        await self.revoke_user_sessions(user_id, actor=user_id, client=client)
 
     # -- login → session → tokens ----------------------------------------------------------
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SigningAlgorithm = Literal["EdDSA", "ES256", "PS256", "RS256", "HS256"]
@@ -220,6 +220,34 @@ class Settings(BaseSettings):
         description="RFC 7009 revocation calls per client IP.",
     )
 
+    password_reset_ttl: Duration = Field(
+        default=timedelta(minutes=30),
+        gt=timedelta(0),
+        description="How long a password-reset link works (once).",
+    )
+    password_reset_url: str | None = Field(
+        default=None,
+        description="The link mailed for a password reset, containing `{token}`, e.g. "
+        "`https://app.example.com/reset#token={token}`. Without it (or without smtp_host) "
+        "no reset mail is sent and a warning is logged.",
+    )
+    password_reset_rate_limit_ip: str = "10/minute"  # noqa: S105 - a rate
+    password_reset_rate_limit_email: str = Field(
+        default="3/hour",
+        description="Reset requests per email address (whether or not the account exists).",
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server for outgoing mail.")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="`starttls` (port 587), `tls` (implicit TLS, port 465) or `none` (a local "
+        "relay only).",
+    )
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = Field(default="sessionjwt@localhost", description="The From address.")
+    smtp_timeout: Duration = timedelta(seconds=10)
+
     metrics_enabled: bool = Field(
         default=True,
         description="Serve Prometheus metrics at /metrics, unauthenticated like /readyz: let "
@@ -268,6 +296,8 @@ class Settings(BaseSettings):
         "register_rate_limit_ip",
         "introspect_rate_limit_ip",
         "revoke_rate_limit_ip",
+        "password_reset_rate_limit_ip",
+        "password_reset_rate_limit_email",
     )
     @classmethod
     def _parse_limit(cls, value: str) -> str:
@@ -293,6 +323,8 @@ class Settings(BaseSettings):
             raise ValueError("login_backoff_forget must be at least login_backoff_cap")
         if self.password_max_length < self.password_min_length:
             raise ValueError("password_max_length must be >= password_min_length")
+        if self.password_reset_url is not None and "{token}" not in self.password_reset_url:
+            raise ValueError("password_reset_url must contain {token}")
         if self.master_key_source == "vault" and not self.master_key_vault_path:
             raise ValueError("master_key_source=vault needs master_key_vault_path")
         if self.master_key_source.startswith("aws-") and not self.master_key_aws_name:

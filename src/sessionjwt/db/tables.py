@@ -185,3 +185,17 @@ clients = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("deleted_at", UTCDateTime, nullable=True),
 )
+
+# Password-reset tokens, stored only as the SHA-256 of the token mailed to the user (see
+# sessionjwt.password_reset). A token is single-use (``used_at``) and short-lived; issuing a
+# new one marks the user's older unused ones used.
+password_resets = Table(
+    "password_resets",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    Index("ix_password_resets_user_id", "user_id"),
+)

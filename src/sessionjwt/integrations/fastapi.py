@@ -59,6 +59,27 @@ class RefreshRequest(_Body):
     refresh_token: str = Field(min_length=1, max_length=65536)
 
 
+class PasswordChangeRequest(_Body):
+    current_password: str = Field(min_length=1, max_length=4096)
+    new_password: str = Field(min_length=1, max_length=4096)
+
+
+class PasswordResetRequest(_Body):
+    email: str = Field(min_length=1, max_length=320)
+
+
+class PasswordResetConfirm(_Body):
+    token: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=4096)
+
+
+class AcceptedOut(BaseModel):
+    message: str
+
+
+RESET_ACCEPTED = "If an account exists for this address, a password-reset link is on its way to it."
+
+
 class UserOut(BaseModel):
     id: str
     email: str
@@ -233,6 +254,31 @@ def build_router(auth: "SessionJWT", *, registration: bool = True) -> APIRouter:
             actor=principal.user_id,
             client=client,
         )
+
+    @router.post(
+        "/password",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses={422: {"model": ErrorOut}},
+    )
+    async def change_password(
+        body: PasswordChangeRequest, principal: CurrentPrincipal, client: Client
+    ) -> None:
+        await auth.change_password(principal, body.current_password, body.new_password, client)
+
+    @router.post("/password-reset", status_code=status.HTTP_202_ACCEPTED)
+    @public
+    async def request_password_reset(body: PasswordResetRequest, client: Client) -> AcceptedOut:
+        await auth.request_password_reset(body.email, client)
+        return AcceptedOut(message=RESET_ACCEPTED)
+
+    @router.post(
+        "/password-reset/confirm",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses={400: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    )
+    @public
+    async def confirm_password_reset(body: PasswordResetConfirm, client: Client) -> None:
+        await auth.confirm_password_reset(body.token, body.new_password, client)
 
     @router.get("/me")
     async def me(principal: CurrentPrincipal) -> MeOut:
