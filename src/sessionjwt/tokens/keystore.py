@@ -86,13 +86,11 @@ class KeyStore:
         """The current ring, creating what a ring needs on first run: an active key and its
         published successor (another process may do the same at once; the indexes pick one)."""
         keys, retired = await self._load()
-        if not any(key.state == "active" for key in keys):
-            await self._insert_if_absent("active", algorithm, now)
-        if not any(key.state == "next" for key in keys):
-            await self._insert_if_absent("next", algorithm, now)
-        if not any(key.state == "next" for key in keys) or not any(
-            key.state == "active" for key in keys
-        ):
+        present = {key.state for key in keys}
+        missing: list[KeyState] = [state for state in ("active", "next") if state not in present]
+        for state in missing:
+            await self._insert_if_absent(state, algorithm, now)
+        if missing:
             keys, retired = await self._load()
         return KeyRing(keys, retired=retired)
 

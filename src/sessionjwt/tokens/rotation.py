@@ -99,8 +99,7 @@ class KeyRingKeeper:
             event = AuditEvent(AuditEventType.EMERGENCY_KEY_ROTATION, at=now, actor=actor)
             rotation = await self._store.emergency_rotate(self._algorithm, now, events=[event])
             self._cache.clear()
-            await self.load()
-            self._on_reload()
+            await self.load()  # a changed ring forgets every verified token (on_reload)
             await self._feed.announce(Invalidation("global", "emergency"))
             await self._feed.announce(Invalidation("keys", ""))
             logger.warning("emergency key rotation: every earlier session and key refused")
@@ -131,8 +130,7 @@ class KeyRingKeeper:
         now = storable(self._clock.now())
         event = AuditEvent(AuditEventType.KEY_RETIRED, at=now, actor=actor, detail={"kid": kid})
         await self._store.retire(kid, now, events=[event])
-        await self.load()
-        self._on_reload()  # tokens verified with that key must be judged again
+        await self.load()  # the ring changed: tokens verified with that key are judged again
         await self._feed.announce(Invalidation("keys", ""))
 
     # -- the schedule ----------------------------------------------------------------------
@@ -163,7 +161,6 @@ class KeyRingKeeper:
                 logger.info("rotated signing key %s -> %s", active.kid, rotated.active_kid)
         await self.load()
         if changed:
-            self._on_reload()
             await self._feed.announce(Invalidation("keys", ""))
 
     async def tend_forever(self) -> None:
