@@ -78,8 +78,9 @@ class ResetTokens:
 
     async def consume(
         self, token: str, password_hash: str, now: float, events: Sequence[AuditEvent]
-    ) -> str:
-        """Use the token once and set the user's password hash; the user id."""
+    ) -> tuple[str, int]:
+        """Use the token once, set the user's password hash and end every session of theirs
+        (the watermark moves); the user id and the new watermark."""
         user_id = await self.owner(token, now)
         at = to_datetime(now)
         async with self._db.write() as connection:
@@ -96,16 +97,18 @@ class ResetTokens:
                 raise InvalidResetToken()  # another request used it first; rolls back
             # The watermark moves in the same transaction: once the new password is set, no
             # session from before it can live on, even if what follows fails.
-            await connection.execute(
+            moved = await connection.execute(
                 update(users)
                 .where(users.c.id == user_id)
                 .values(
                     password_hash=password_hash,
                     session_generation=users.c.session_generation + 1,
                 )
+                .returning(users.c.session_generation)
             )
+            generation = int(moved.scalar_one())
             await write_events(connection, [_with_user(event, user_id) for event in events])
-        return user_id
+        return user_id, generation
 
 
 def _with_user(event: AuditEvent, user_id: str) -> AuditEvent:

@@ -113,6 +113,13 @@ class Revoker:
         )
         if generation is None:
             raise UserNotFound()
+        await self.signed_out(user_id, generation, keep_session_id)
+
+    async def signed_out(
+        self, user_id: str, generation: int, keep_session_id: str | None = None
+    ) -> None:
+        """After a committed watermark move (sign-out-everywhere, a password reset): this
+        process's memory, then every other's."""
         self.revocations["sign_out_everywhere"] += 1
         self._cache.set_user_generation(user_id, generation, keep_session_id)
         await self._feed.announce(

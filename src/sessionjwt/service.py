@@ -11,6 +11,7 @@ import logging
 import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sessionjwt.audit import AuditEvent, AuditEventType, AuditLog
@@ -494,10 +495,15 @@ class SessionJWT:
             ip=client.ip,
             user_agent=client.user_agent,
         )
-        await self.reset_tokens.consume(token, password_hash, now, [event])
-        self.cache.forget_user(user_id)  # the reset already ended every session in the store
-        # Audited as sign-out-everywhere and announced to every instance.
-        await self.revoke_user_sessions(user_id, actor=user_id, client=client)
+        # One transaction uses the token, sets the password and moves the watermark; it is
+        # audited as the reset and as sign-out-everywhere, as before.
+        signed_out = replace(
+            event, event=AuditEventType.SIGN_OUT_EVERYWHERE, detail={"kept_session": False}
+        )
+        _, generation = await self.reset_tokens.consume(
+            token, password_hash, now, [event, signed_out]
+        )
+        await self.revoker.signed_out(user_id, generation)
 
     # -- login → session → tokens ----------------------------------------------------------
 
