@@ -44,6 +44,7 @@ class AuditEventType(StrEnum):
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name
     PASSWORD_RESET_REQUESTED = "password_reset_requested"  # noqa: S105
     PASSWORD_RESET = "password_reset"  # noqa: S105
+    REAUTHENTICATED = "reauthenticated"
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,22 @@ class InsufficientRole(SessionJWTError):
     default_message = "The account lacks a role this operation requires."
 
 
+class CsrfRefused(SessionJWTError):
+    """403: a cookie-authenticated unsafe request that did not come from our own pages."""
+
+    status = 403
+    code = "csrf_failed"
+    default_message = "Cross-site request refused: the request did not come from this site."
+
+
+class ReauthenticationRequired(SessionJWTError):
+    """403: a sensitive action needs the password again (ASVS 7.5.1)."""
+
+    status = 403
+    code = "reauthentication_required"
+    default_message = "Confirm your password to continue: your last sign-in is too old."
+
+
 class SessionNotFound(SessionJWTError):
     status = 404
     code = "session_not_found"

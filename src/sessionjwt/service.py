@@ -30,6 +30,8 @@ from sessionjwt.errors import (
     InvalidCredentials,
     InvalidEmail,
     InvalidResetToken,
+    ReauthenticationRequired,
+    SessionRevoked,
     StoreUnavailable,
 )
 from sessionjwt.issue import SessionIssuer, SessionLifetimes, TokenPair
@@ -63,6 +65,7 @@ from sessionjwt.users import UserRecord, UserStore, normalise_email
 if TYPE_CHECKING:
     from fastapi import APIRouter, FastAPI
 
+    from sessionjwt.cookies import CookieTransport
     from sessionjwt.integrations.fastapi import Dependency
 
 logger = logging.getLogger("sessionjwt")
@@ -218,6 +221,7 @@ class SessionJWT:
         self._start_lock = asyncio.Lock()
         self._background: list[asyncio.Task[None]] = []
         self._dependencies: Dependency | None = None
+        self._cookies: CookieTransport | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -417,6 +421,48 @@ class SessionJWT:
         await self.revoke_user_sessions(
             user.id, keep_session_id=principal.session_id, actor=user.id, client=client
         )
+
+    # -- fresh authentication for sensitive actions (ASVS 5 §7.5.1) -------------------------
+
+    async def reauthenticate(
+        self, principal: Principal, password: str, client: ClientInfo | None = None
+    ) -> None:
+        """Check the password again (throttled like a login) and mark the session freshly
+        authenticated, so :meth:`require_fresh_auth` lets sensitive actions through."""
+        await self.start()
+        client = client or ClientInfo()
+        account = "reauthenticate:" + _account_key(principal.email)
+        await self.login_throttle.admit(account, client.ip)
+        user = await self.users.get(principal.user_id)
+        matches, _ = await self.hashing.verify(user.password_hash if user else None, password)
+        if user is None or not matches:
+            await self.login_throttle.failed(account)
+            raise InvalidCredentials("The password is incorrect.")
+        await self.login_throttle.succeeded(account, client.ip)
+        now = self.clock.now()
+        event = AuditEvent(
+            AuditEventType.REAUTHENTICATED,
+            at=now,
+            user_id=user.id,
+            session_id=principal.session_id,
+            actor=user.id,
+            ip=client.ip,
+            user_agent=client.user_agent,
+        )
+        if not await self.sessions.reauthenticated(principal.session_id, now, [event]):
+            raise SessionRevoked()
+
+    async def require_fresh_auth(self, principal: Principal) -> None:
+        """403 ``reauthentication_required`` unless the caller's session proved the password
+        within ``fresh_auth_window``. Read from the store, not a cache: this decides access."""
+        await self.start()
+        loaded = await self.sessions.load(principal.session_id)
+        if loaded is None:
+            raise SessionRevoked()
+        session, _ = loaded
+        window = self.settings.fresh_auth_window.total_seconds()
+        if self.clock.now() - session.authenticated_at > window:
+            raise ReauthenticationRequired()
 
     async def request_password_reset(self, email: str, client: ClientInfo | None = None) -> None:
         """Mail a single-use reset link if ``email`` has an account; the caller learns nothing.
@@ -826,6 +872,15 @@ class SessionJWT:
         from sessionjwt.integrations.fastapi import protect
 
         protect(app, self, **options)
+
+    @property
+    def cookies(self) -> CookieTransport:
+        """The browser transport: set, read and clear the token cookies (docs/browser.md)."""
+        if self._cookies is None:
+            from sessionjwt.cookies import CookieTransport
+
+            self._cookies = CookieTransport(self.settings)
+        return self._cookies
 
     @property
     def dependencies(self) -> Dependency:

@@ -248,6 +248,44 @@ class Settings(BaseSettings):
     smtp_from: str = Field(default="sessionjwt@localhost", description="The From address.")
     smtp_timeout: Duration = timedelta(seconds=10)
 
+    # Browsers: cookie transport, CSRF and fresh authentication (docs/browser.md).
+    cookie_secure: bool = Field(
+        default=True,
+        description="Mark cookies Secure and give them the __Host-/__Secure- prefixes. False is "
+        "honoured only for requests to localhost, 127.0.0.1 or ::1 (plain-HTTP development); "
+        "every other host still gets Secure, prefixed cookies.",
+    )
+    cookie_samesite: Literal["lax", "strict"] = Field(
+        default="lax",
+        description="SameSite of the access and refresh cookies. `lax` keeps users signed in "
+        "when they follow a link from mail or another site; CSRF is refused by Origin and "
+        "Fetch-Metadata checks either way.",
+    )
+    cookie_refresh_path: str = Field(
+        default="/auth/refresh",
+        pattern=r"^/[A-Za-z0-9._~/-]*$",
+        description="The only path the refresh cookie is sent to: the cookie refresh endpoint.",
+    )
+    sign_in_path: str = Field(
+        default="/signin",
+        pattern=r"^/[A-Za-z0-9._~/-]*$",
+        description="Where a browser without a live session is sent (with ?next=).",
+    )
+    trusted_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins besides the request's own whose cookie-authenticated unsafe "
+        "requests are accepted (e.g. `https://app.example.com`), comma-separated.",
+    )
+    fresh_auth_window: Duration = Field(
+        default=timedelta(minutes=10),
+        description="How recent the password must be for sensitive actions (changing the "
+        "password, signing out everywhere, admin actions); older sessions are asked again.",
+    )
+    pages_enabled: bool = Field(
+        default=True,
+        description="Serve the sign-in, devices, security and admin pages from `sessionjwt serve`.",
+    )
+
     metrics_enabled: bool = Field(
         default=True,
         description="Serve Prometheus metrics at /metrics, unauthenticated like /readyz: let "
@@ -267,6 +305,21 @@ class Settings(BaseSettings):
         if isinstance(value, list):
             return [ipaddress.ip_network(str(item), strict=False) for item in value]
         return value
+
+    @field_validator("trusted_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not re.fullmatch(r"https?://[^/?#\s]+", origin):
+                raise ValueError("trusted_origins holds origins like https://app.example.com")
+        return [origin.lower() for origin in value]
 
     @field_validator("master_key_previous", mode="before")
     @classmethod

@@ -167,6 +167,20 @@ class SqlSessionStore:
                 await write_events(connection, events)
         return changed
 
+    async def reauthenticated(
+        self, session_id: str, now: float, events: Sequence[AuditEvent] = ()
+    ) -> bool:
+        statement = (
+            update(sessions)
+            .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
+            .values(authenticated_at=to_datetime(now))
+        )
+        async with self._db.write() as connection:
+            changed = (await connection.execute(statement)).rowcount == 1
+            if changed:
+                await write_events(connection, events)
+        return changed
+
     async def end_user_sessions(
         self,
         user_id: str,

@@ -57,6 +57,12 @@ class SessionStore(Protocol):
         """Returns the user's (possibly advanced) session generation, or None if no user."""
         ...
 
+    async def reauthenticated(
+        self, session_id: str, now: float, events: Sequence[AuditEvent] = ()
+    ) -> bool:
+        """Record a fresh password check on a live session; False if it has ended."""
+        ...
+
     async def list_live(self, user_id: str, now: float) -> list[SessionRecord]: ...
 
     async def prune_ended(self, ended_before: float, batch_size: int) -> int:
