@@ -7,19 +7,14 @@ it is what the tests use, exactly as a person would.
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import json
 import re
-import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from sessionjwt import ManualClock, SessionJWT, Settings
@@ -27,49 +22,18 @@ from sessionjwt.audit_query import AuditFilter
 from sessionjwt.db.tables import audit_events
 from tests.conftest import PASSWORD, bearer, make_settings, register_and_login
 from tests.leaks import SecretBag, every_log_line
+from tests.mail import Inbox, smtp_server
 
 NEW_PASSWORD = "a brand new passphrase 42"
 RESET_URL = "https://app.example.test/reset?token={token}"
 TOKEN_IN_LINK = re.compile(r"https://app\.example\.test/reset\?token=([A-Za-z0-9_-]+)")
 
 
-@dataclass
-class Inbox:
-    """What the SMTP server accepted: (recipients, parsed message)."""
-
-    messages: list[tuple[list[str], email.message.EmailMessage]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append((list(envelope.rcpt_tos), message))
-        return "250 OK"
-
-    def token_for(self, address: str) -> str:
-        mails = [message for to, message in self.messages if address in to]
-        assert mails, f"no mail for {address}"
-        body = mails[-1].get_body(("plain",))
-        assert body is not None
-        found = TOKEN_IN_LINK.search(body.get_content())
-        assert found, body.get_content()
-        return found.group(1)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    inbox = Inbox(TOKEN_IN_LINK)
+    with smtp_server(inbox) as port:
         yield inbox, port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
