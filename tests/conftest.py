@@ -151,7 +151,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         bar = "!" * 78
         terminalreporter.write_line(bar, red=True, bold=True)
         terminalreporter.write_line(
-            "PostgreSQL/Redis tests were SKIPPED: " + "; ".join(SKIPPED_BACKENDS),
+            "Tests needing PostgreSQL, Redis or Chromium were SKIPPED: "
+            + "; ".join(dict.fromkeys(SKIPPED_BACKENDS)),
             red=True,
             bold=True,
         )
