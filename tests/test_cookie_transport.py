@@ -7,7 +7,7 @@ victim's cookies ride along, but the browser also says where the request came fr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from datetime import timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -22,6 +22,7 @@ from starlette.responses import Response
 from sessionjwt import ManualClock, SessionJWT, Settings
 from sessionjwt.cookies import CookieTransport, safe_next
 from sessionjwt.errors import ReauthenticationRequired, SessionRevoked
+from sessionjwt.integrations.starlette import GuardMiddleware
 from sessionjwt.issue import TokenPair
 from sessionjwt.server.app import create_app
 from tests.conftest import PASSWORD, make_settings
@@ -340,3 +341,50 @@ async def _pair(client: httpx.AsyncClient, email: str) -> dict[str, Any]:
     await client.post("/auth/register", json=_creds(email))
     pair: dict[str, Any] = (await client.post("/auth/login", json=_creds(email))).json()
     return pair
+
+
+# -- WebSocket handshakes: cross-site WebSocket hijacking -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("origin", "outcome"),
+    [("https://evil.example", "websocket.close"), (ORIGIN, "accepted")],
+)
+async def test_a_cookie_websocket_handshake_must_come_from_this_site(
+    browser: httpx.AsyncClient, auth: SessionJWT, origin: str, outcome: str
+) -> None:
+    """Browsers send cookies and Origin on a WebSocket handshake, whoever opens it: a hostile
+    page opening our socket with the victim's cookie is closed with 1008 ``csrf_failed``."""
+    body = await sign_in(browser)
+    reached: list[str] = []
+
+    async def endpoint(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["state"]["sessionjwt_principal"].session_id)
+
+    guard = GuardMiddleware(
+        endpoint, check=auth.check, is_public_request=lambda _: False, cookies=auth.cookies
+    )
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    scope = {
+        "type": "websocket",
+        "path": "/live",
+        "headers": [
+            (b"host", b"auth.example.test"),
+            (b"origin", origin.encode()),
+            (b"cookie", f"{ACCESS}={body['access_token']}".encode()),
+        ],
+    }
+    await guard(scope, receive, send)
+    if outcome == "accepted":
+        assert reached == [body["session_id"]]
+        assert sent == []
+    else:
+        assert reached == []
+        assert sent == [{"type": "websocket.close", "code": 1008, "reason": "csrf_failed"}]
