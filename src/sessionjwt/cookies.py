@@ -171,4 +171,3 @@ def path_with_query(scope: Scope) -> str:
     query = scope.get("query_string", b"")
     path = str(scope.get("path", "/"))
     return f"{path}?{query.decode('latin-1')}" if query else path
-
