@@ -491,7 +491,7 @@ class SessionJWT:
         )
         ttl = self.settings.password_reset_ttl.total_seconds()
         await self.reset_tokens.store(user.id, token_hash, now, ttl, [event])
-        url = self.settings.password_reset_url
+        url = self.settings.resolved_password_reset_url
         if self.mailer is None or url is None:
             logger.warning(
                 "password reset requested but no mail can be sent: set SESSIONJWT_SMTP_HOST "
@@ -866,6 +866,13 @@ class SessionJWT:
         from sessionjwt.integrations.ops import build_ops_router
 
         return build_ops_router(self)
+
+    def pages_router(self) -> APIRouter:
+        """The browser pages (sign-in, devices, security, /manage); at the app's root, with
+        :func:`sessionjwt.pages.mount_static` for their stylesheet and script."""
+        from sessionjwt.pages import build_pages_router
+
+        return build_pages_router(self)
 
     def protect(self, app: FastAPI, **options: Any) -> None:
         """Install the default-deny guard and sessionjwt's error responses on ``app``."""

@@ -228,8 +228,9 @@ class Settings(BaseSettings):
     password_reset_url: str | None = Field(
         default=None,
         description="The link mailed for a password reset, containing `{token}`, e.g. "
-        "`https://app.example.com/reset#token={token}`. Without it (or without smtp_host) "
-        "no reset mail is sent and a warning is logged.",
+        "`https://app.example.com/reset#token={token}`. Unset, with pages_enabled: "
+        "`{issuer}/password-reset/confirm#token={token}`. Without a link or smtp_host no reset "
+        "mail is sent and a warning is logged.",
     )
     password_reset_rate_limit_ip: str = "10/minute"  # noqa: S105 - a rate
     password_reset_rate_limit_email: str = Field(
@@ -388,6 +389,18 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'sessionjwt.db'}"
+
+    @property
+    def resolved_password_reset_url(self) -> str | None:
+        """The reset link to mail: the configured one, else the service's own reset page.
+
+        The token goes in the fragment, which browsers never send, so it stays out of access
+        logs and Referer headers; the page's script moves it into the form."""
+        if self.password_reset_url is not None:
+            return self.password_reset_url
+        if self.pages_enabled:
+            return f"{self.issuer.rstrip('/')}/password-reset/confirm#token={{token}}"
+        return None
 
     @property
     def resolved_master_key_file(self) -> Path:

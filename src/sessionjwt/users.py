@@ -126,6 +126,16 @@ class UserStore:
             raise UserNotFound()
         return record
 
+    async def search(self, fragment: str, limit: int = 50) -> list[UserRecord]:
+        """Accounts whose normalised email contains ``fragment`` (admins type part of an
+        address); ``%`` and ``_`` match themselves, not SQL wildcards."""
+        needle = unicodedata.normalize("NFKC", fragment).strip().lower()
+        statement = select(users).order_by(users.c.email_normalized).limit(limit)
+        if needle:
+            statement = statement.where(users.c.email_normalized.contains(needle, autoescape=True))
+        async with self._db.read() as connection:
+            return [_record(row) for row in await connection.execute(statement)]
+
     async def list(self, *, limit: int = 100, offset: int = 0) -> list[UserRecord]:
         async with self._db.read() as connection:
             rows = await connection.execute(

@@ -24,6 +24,11 @@ def create_app(settings: Settings | None = None, *, auth: SessionJWT | None = No
     app.include_router(auth.admin_router(), prefix="/admin")
     app.include_router(auth.oauth_router())
     app.include_router(auth.ops_router())
+    if auth.settings.pages_enabled:
+        from sessionjwt.pages import mount_static
+
+        app.include_router(auth.pages_router())
+        mount_static(app)
 
     @app.get("/healthz", tags=["ops"])
     @public
