@@ -28,7 +28,7 @@ from tests.mail import Inbox, smtp_server
 PAGE_TIMEOUT_MS = 10_000
 VIEWPORT: ViewportSize = {"width": 1100, "height": 760}
 # The default link of the service when the pages are on (docs: contract, "Password-reset mail").
-RESET_LINK = re.compile(r"(http://127\.0\.0\.1:\d+/password-reset/confirm#token=([A-Za-z0-9_-]+))")
+RESET_LINK = re.compile(r"http://127\.0\.0\.1:\d+/password-reset/confirm#token=([A-Za-z0-9_-]+)")
 
 
 @pytest.fixture(scope="package")

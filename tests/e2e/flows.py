@@ -88,11 +88,13 @@ def devices(page: Page) -> Locator:
 
 
 def this_device(page: Page) -> Locator:
-    return devices(page).filter(has_text=THIS_DEVICE)
+    """The caller's own device: the one with the words "This device" (exactly; the others'
+    buttons say "Sign out this device")."""
+    return devices(page).filter(has=page.get_by_text(THIS_DEVICE, exact=True))
 
 
 def other_devices(page: Page) -> Locator:
-    return devices(page).filter(has_not_text=THIS_DEVICE)
+    return devices(page).filter(has_not=page.get_by_text(THIS_DEVICE, exact=True))
 
 
 def open_devices(page: Page) -> None:

@@ -150,7 +150,7 @@ def test_the_mailed_reset_link_sets_a_new_password_once(
     token = inbox.token_for(email)
     link = inbox.link.search(inbox.text_for(email))
     assert link is not None
-    reset_link = link.group(1)
+    reset_link = link.group(0)
     assert reset_link.endswith(f"/password-reset/confirm#token={token}")
 
     visitor.goto(reset_link)
@@ -201,6 +201,12 @@ def test_a_forged_post_from_a_same_site_origin_carries_the_cookies_and_is_refuse
     cookie = response.request.all_headers().get("cookie", "")
     assert ACCESS_COOKIE in cookie, "same-site: cookies ignore ports, so they are sent"
     assert response.status == 403
+    body = response.text()
+    assert response.headers.get("content-type", "").startswith("application/json"), (
+        f"CONTRACT MISMATCH (see /work/notes/contract.md, 'Mismatches seen by E2E'): a "
+        f"cross-origin cookie POST to {target} must get the guard's 403 JSON csrf_failed; "
+        f"got {response.headers.get('content-type')!r}: {body[:300]!r}"
+    )
     assert response.json()["error"] == "csrf_failed"
 
     open_devices(victim)
