@@ -16,18 +16,25 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sessionjwt.client import ClientInfo, client_ip
-from sessionjwt.errors import InsufficientRole, SessionJWTError
+from sessionjwt.cookies import safe_next
+from sessionjwt.csrf import check_same_origin
+from sessionjwt.errors import (
+    AuthenticationError,
+    InsufficientRole,
+    MissingToken,
+    SessionJWTError,
+)
 from sessionjwt.integrations.starlette import (
     GuardMiddleware,
     PublicRoutes,
-    bearer_token,
     current_principal,
     error_response,
     public,
+    request_token,
 )
 from sessionjwt.issue import TokenPair
 from sessionjwt.principal import Principal
@@ -57,6 +64,10 @@ class RefreshRequest(_Body):
     # Generous on purpose: anything token-shaped, even an access token sent by mistake, must
     # reach the refresh parser and get its 401 invalid_token, not a 422 about length.
     refresh_token: str = Field(min_length=1, max_length=65536)
+
+
+class ReauthenticateRequest(_Body):
+    password: str = Field(min_length=1, max_length=4096)
 
 
 class PasswordChangeRequest(_Body):
@@ -144,7 +155,8 @@ class Dependency:
             checked = current_principal(request)
             if checked is not None:  # the global guard already did the work
                 return checked
-            return await auth.checker.timed_check(bearer_token(request))
+            token = request_token(request, auth.cookies, auth.settings.trusted_origins)
+            return await auth.checker.timed_check(token)
 
         self.principal: Callable[[Request], Awaitable[Principal]] = principal
 
@@ -202,23 +214,85 @@ def build_router(auth: "SessionJWT", *, registration: bool = True) -> APIRouter:
         response.headers["Cache-Control"] = "no-store"
         return TokenPairOut.of(pair)
 
-    @router.post("/refresh")
+    @router.post(
+        "/refresh",
+        response_model=TokenPairOut,
+        responses={204: {"description": "Browser: the refresh cookie was rotated in place."}},
+    )
     @public
-    async def refresh(body: RefreshRequest, client: Client, response: Response) -> TokenPairOut:
-        pair = await auth.refresh(body.refresh_token, client)
+    async def refresh(
+        request: Request, client: Client, response: Response, body: RefreshRequest | None = None
+    ) -> Any:
+        """With a JSON body: the rotated pair as JSON. Without one, from a browser: the
+        refresh cookie is rotated in place and 204 comes back (cross-site calls refused)."""
         response.headers["Cache-Control"] = "no-store"
-        return TokenPairOut.of(pair)
+        if body is not None:
+            return TokenPairOut.of(await auth.refresh(body.refresh_token, client))
+        cookies = auth.cookies
+        token = cookies.refresh_token(request.scope)
+        if token is None:
+            raise MissingToken("Send refresh_token in the body, or the refresh cookie.")
+        check_same_origin(request.scope, auth.settings.trusted_origins)
+        pair = await auth.refresh(token, client)
+        rotated = Response(status_code=status.HTTP_204_NO_CONTENT)
+        cookies.set_tokens(rotated, pair, request)
+        return rotated
+
+    @router.get("/refresh", status_code=status.HTTP_303_SEE_OTHER, response_class=RedirectResponse)
+    @public
+    async def refresh_and_return(
+        request: Request, client: Client, next: Annotated[str, Query(max_length=2048)] = "/"
+    ) -> Response:
+        """Transparent refresh for page loads (the guard sends expired browsers here): rotate
+        the refresh cookie and go back to ``next``, or clear the cookies and go to sign-in."""
+        cookies = auth.cookies
+        back = safe_next(next)
+        token = cookies.refresh_token(request.scope)
+        if token is not None:
+            try:
+                pair = await auth.refresh(token, client)
+            except AuthenticationError:
+                pass
+            else:
+                redirect = RedirectResponse(back, status_code=status.HTTP_303_SEE_OTHER)
+                cookies.set_tokens(redirect, pair, request)
+                return redirect
+        to_sign_in = RedirectResponse(
+            cookies.sign_in_url(back), status_code=status.HTTP_303_SEE_OTHER
+        )
+        cookies.clear(to_sign_in, request)
+        return to_sign_in
 
     @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-    async def logout(principal: CurrentPrincipal, client: Client) -> None:
+    async def logout(
+        principal: CurrentPrincipal, client: Client, request: Request, response: Response
+    ) -> None:
         await auth.logout(principal, client)
+        auth.cookies.clear(response, request)
 
-    @router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT)
+    @router.post(
+        "/reauthenticate",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses={429: {"model": ErrorOut}},
+    )
+    async def reauthenticate(
+        body: ReauthenticateRequest, principal: CurrentPrincipal, client: Client
+    ) -> None:
+        """Prove the password again, for actions that need a recent sign-in (ASVS 7.5.1)."""
+        await auth.reauthenticate(principal, body.password, client)
+
+    @router.post(
+        "/logout-all",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses={403: {"model": ErrorOut, "description": "reauthentication_required"}},
+    )
     async def logout_all(
         principal: CurrentPrincipal,
         client: Client,
         keep_current: Annotated[bool, Query()] = False,
     ) -> None:
+        if keep_current:  # ending one's own session too needs no proof: it only loses access
+            await auth.require_fresh_auth(principal)
         await auth.revoke_user_sessions(
             principal.user_id,
             keep_session_id=principal.session_id if keep_current else None,
@@ -326,10 +400,17 @@ def _field_name(item: dict[str, Any]) -> str:
     return ".".join(parts) or "body"
 
 
-def protect(app: FastAPI, auth: "SessionJWT", *, public_paths: Iterable[str] | None = None) -> None:
+def protect(
+    app: FastAPI,
+    auth: "SessionJWT",
+    *,
+    public_paths: Iterable[str] | None = None,
+    cookies: bool = True,
+) -> None:
     """Default-deny guard over the whole app, plus sessionjwt's error responses.
 
-    ``public_paths`` defaults to the app's own OpenAPI document and docs pages.
+    ``public_paths`` defaults to the app's own OpenAPI document and docs pages. ``cookies``
+    also accepts the access cookie (CSRF-checked) when a request has no ``Authorization``.
     """
     if public_paths is None:
         public_paths = [
@@ -347,4 +428,6 @@ def protect(app: FastAPI, auth: "SessionJWT", *, public_paths: Iterable[str] | N
         GuardMiddleware,
         check=auth.checker.timed_check,
         is_public_request=PublicRoutes(app.router, public_paths),
+        cookies=auth.cookies if cookies else None,
+        trusted_origins=auth.settings.trusted_origins,
     )

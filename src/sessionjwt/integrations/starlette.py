@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import HTTPConnection
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from sessionjwt.cookies import CookieTransport, path_with_query
+from sessionjwt.csrf import SAFE_METHODS, check_same_origin
 from sessionjwt.errors import (
     AuthenticationError,
     InsufficientRole,
@@ -35,9 +37,11 @@ __all__ = [
     "GuardMiddleware",
     "PublicRoutes",
     "bearer_token",
+    "cookie_token",
     "current_principal",
     "error_response",
     "public",
+    "request_token",
 ]
 
 PRINCIPAL_STATE_KEY = "sessionjwt_principal"
@@ -69,6 +73,49 @@ def parse_bearer(header: str | None) -> str:
 def bearer_token(connection: HTTPConnection) -> str:
     """The bearer token of a request (see :func:`parse_bearer`)."""
     return parse_bearer(connection.headers.get("authorization"))
+
+
+def cookie_token(
+    scope: Scope, cookies: CookieTransport, trusted_origins: Iterable[str] = ()
+) -> str | None:
+    """The access cookie's token, once the request has shown it is not a cross-site forgery.
+
+    Only unsafe methods and WebSocket handshakes (cross-site WebSocket hijacking) are checked:
+    a cross-site GET cannot change anything, and must keep working for links from mail."""
+    token = cookies.access_token(scope)
+    if token is None:
+        return None
+    if scope["type"] == "websocket" or scope.get("method", "GET") not in SAFE_METHODS:
+        check_same_origin(scope, frozenset(trusted_origins))
+    return token
+
+
+def request_token(
+    connection: HTTPConnection,
+    cookies: CookieTransport | None = None,
+    trusted_origins: Iterable[str] = (),
+) -> str:
+    """Bearer if the request has an ``Authorization`` header, else the access cookie."""
+    header = connection.headers.get("authorization")
+    if header is None and cookies is not None:
+        token = cookie_token(connection.scope, cookies, trusted_origins)
+        if token is not None:
+            return token
+    return parse_bearer(header)
+
+
+def is_navigation(scope: Scope) -> bool:
+    """A browser loading a page (not a script's fetch): where a redirect helps the user."""
+    mode: str | None = None
+    accept = ""
+    for name, value in scope.get("headers", ()):
+        if name == b"sec-fetch-mode":
+            mode = bytes(value).decode("latin-1").strip().lower()
+        elif name == b"accept":
+            accept = bytes(value).decode("latin-1").lower()
+    if mode is not None:
+        return mode == "navigate"
+    return "text/html" in accept
 
 
 def authorization_header(scope: Scope) -> bytes | None:
@@ -251,11 +298,15 @@ class GuardMiddleware:
         *,
         check: Callable[[str], Any],
         is_public_request: Callable[[Scope], bool],
+        cookies: CookieTransport | None = None,
+        trusted_origins: Iterable[str] = (),
         max_parsed: int = 10_000,
     ) -> None:
         self.app = app
         self._check = check
         self._is_public = is_public_request
+        self._cookies = cookies
+        self._trusted_origins = frozenset(trusted_origins)
         # Raw header → its bearer token, for headers that parsed before: a client sends the
         # same header on every request, and equal bytes parse equally. Bounded like every
         # cache an attacker can fill; verification is never skipped, only the parsing.
@@ -267,16 +318,29 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            principal = await self._check(self._bearer(scope))
+            principal = await self._check(self._token(scope))
         except SessionJWTError as error:
+            cookies = self._cookies
+            if (
+                cookies is not None
+                and isinstance(error, AuthenticationError)
+                and scope["type"] == "http"
+                and is_navigation(scope)
+            ):
+                await _send_to_refresh(cookies, scope, receive, send)
+                return
             await refuse(error, scope, receive, send)
             return
         scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
         await self.app(scope, receive, send)
 
-    def _bearer(self, scope: Scope) -> str:
+    def _token(self, scope: Scope) -> str:
         header = authorization_header(scope)
         if header is None:
+            if self._cookies is not None:
+                token = cookie_token(scope, self._cookies, self._trusted_origins)
+                if token is not None:
+                    return token
             raise MissingToken()
         token = self._parsed.get(header)
         if token is None:
@@ -285,3 +349,15 @@ class GuardMiddleware:
                 self._parsed.clear()
             self._parsed[header] = token
         return token
+
+
+async def _send_to_refresh(
+    cookies: CookieTransport, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Transparent refresh for a page load: the refresh cookie only goes to the refresh path,
+    so the browser is sent there and back (or on to sign-in if that fails too). A form post
+    cannot be replayed by a redirect, so it comes back to the start page instead."""
+    back = path_with_query(scope) if scope.get("method") in ("GET", "HEAD") else "/"
+    redirect = RedirectResponse(cookies.refresh_url(back), status_code=303)
+    redirect.headers["Cache-Control"] = "no-store"
+    await redirect(scope, receive, send)
