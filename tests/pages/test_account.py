@@ -214,3 +214,15 @@ async def test_an_expired_access_cookie_is_renewed_on_the_next_page_load(
     assert landed == "/devices"
     assert page.status_code == 200
     assert browser.access_token not in (None, before)
+
+
+async def test_signing_in_again_replaces_this_browsers_session(
+    auth: SessionJWT, open_browser: BrowserFactory
+) -> None:
+    browser = await signed_in(auth, open_browser)
+    first = await principal_of(auth, browser)
+    again = await browser.sign_in("alice@example.com")
+    assert again.status_code == 303
+    second = await principal_of(auth, browser)
+    assert second.session_id != first.session_id
+    assert [s.id for s in await auth.list_sessions(first.user_id)] == [second.session_id]
