@@ -41,8 +41,8 @@ SECURITY_HEADERS = {
     "cache-control": "no-store",
     "cross-origin-opener-policy": "same-origin",
 }
-# Until the guard reads the access cookie itself, protected pages get it as a bearer token.
-GUARD_READS_COOKIES = False
+# What a browser sends when it loads a page (the guard redirects such loads, never scripts).
+NAVIGATION = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Sec-Fetch-Mode": "navigate"}
 _NOT_SENT = object()
 
 
@@ -54,15 +54,25 @@ class Browser:
     user_agent: str
 
     def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        headers = {"User-Agent": self.user_agent}
-        access = self.http.cookies.get(ACCESS)
-        if access and not GUARD_READS_COOKIES:
-            headers["Authorization"] = f"Bearer {access}"
-        headers.update(extra or {})
-        return headers
+        return {"User-Agent": self.user_agent, **(extra or {})}
 
     async def get(self, url: str, headers: dict[str, str] | None = None) -> httpx.Response:
-        return await self.http.get(url, headers=self._headers(headers))
+        """Load a page, as the address bar or a link would."""
+        return await self.http.get(url, headers=self._headers({**NAVIGATION, **(headers or {})}))
+
+    async def lands_on(self, url: str, limit: int = 5) -> tuple[str, httpx.Response]:
+        """Load ``url`` and follow redirects (cookies updated on the way): where it ends."""
+        response = await self.get(url)
+        while response.status_code in (302, 303, 307) and limit:
+            url = response.headers["location"]
+            response = await self.get(url)
+            limit -= 1
+        return url, response
+
+    async def is_sent_to_sign_in(self, url: str = "/devices") -> bool:
+        """The next page load of a browser whose session ended goes to sign-in."""
+        landed, response = await self.lands_on(url)
+        return landed.startswith("/signin") and response.status_code == 200
 
     async def csrf(self) -> str:
         """The form token the pages put in hidden fields (a page visit sets its cookie)."""

@@ -6,7 +6,7 @@ from http.cookies import SimpleCookie
 
 import pytest
 
-from sessionjwt import SessionJWT
+from sessionjwt import ManualClock, SessionJWT
 from tests.conftest import PASSWORD
 from tests.pages.conftest import (
     ACCESS,
@@ -190,3 +190,39 @@ async def test_sign_out_of_an_already_ended_session_still_clears_the_cookies(
     assert response.status_code == 303
     assert response.headers["location"] == "/signin?signed_out=1"
     assert browser.access_token is None
+
+
+async def test_a_signed_out_browser_signs_in_and_returns_to_the_page_it_asked_for(
+    auth: SessionJWT, browser: Browser
+) -> None:
+    await auth.register("alice@example.com", PASSWORD)
+    landed, page = await browser.lands_on("/security")
+    assert landed == "/signin?next=/security"
+    assert 'name="next" value="/security"' in page.text
+    response = await browser.sign_in("alice@example.com", next="/security")
+    assert response.headers["location"] == "/security"
+    assert (await browser.get("/security")).status_code == 200
+
+
+async def test_an_expired_access_cookie_is_renewed_on_the_next_page_load(
+    auth: SessionJWT, open_browser: BrowserFactory, clock: ManualClock
+) -> None:
+    browser = await signed_in(auth, open_browser)
+    before = browser.access_token
+    clock.advance(auth.settings.access_token_ttl.total_seconds() + 60)
+    landed, page = await browser.lands_on("/devices")
+    assert landed == "/devices"
+    assert page.status_code == 200
+    assert browser.access_token not in (None, before)
+
+
+async def test_signing_in_again_replaces_this_browsers_session(
+    auth: SessionJWT, open_browser: BrowserFactory
+) -> None:
+    browser = await signed_in(auth, open_browser)
+    first = await principal_of(auth, browser)
+    again = await browser.sign_in("alice@example.com")
+    assert again.status_code == 303
+    second = await principal_of(auth, browser)
+    assert second.session_id != first.session_id
+    assert [s.id for s in await auth.list_sessions(first.user_id)] == [second.session_id]

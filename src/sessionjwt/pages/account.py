@@ -143,6 +143,7 @@ def add_account_routes(router: APIRouter, pages: Pages) -> None:
             return again(error.status, error.message)
         except RateLimited as error:
             return again(429, too_many_attempts(error), {"Retry-After": str(error.retry_after)})
+        await end_browser_session(request)  # signing in again replaces, never orphans
         pair = await auth.issue(user, client)
         response = see_other(safe_next(next, AFTER_SIGN_IN))
         pages.cookies.set_tokens(response, pair, request)
@@ -150,23 +151,27 @@ def add_account_routes(router: APIRouter, pages: Pages) -> None:
 
     # -- sign out ----------------------------------------------------------------------------
 
-    @router.post("/signout")
-    @public  # an already-ended session must still be able to clear its cookies
-    async def signout(request: Request, csrf_token: Csrf = "") -> Response:
-        pages.check_form(request, csrf_token)
+    async def end_browser_session(request: Request) -> None:
+        """Log out the session this browser's access cookie (or bearer) points to, if live."""
         token = pages.cookies.access_token(request.scope)
         if token is None and request.headers.get("authorization"):
             try:
                 token = bearer_token(request)
             except AuthenticationError:
                 token = None
-        if token is not None:
-            try:
-                principal = await auth.check(token)
-            except AuthenticationError:
-                pass  # already signed out: only the cookies remain to clear
-            else:
-                await auth.logout(principal, pages.client(request))
+        if token is None:
+            return
+        try:
+            principal = await auth.check(token)
+        except AuthenticationError:
+            return  # already ended: only the cookies remain to clear
+        await auth.logout(principal, pages.client(request))
+
+    @router.post("/signout")
+    @public  # an already-ended session must still be able to clear its cookies
+    async def signout(request: Request, csrf_token: Csrf = "") -> Response:
+        pages.check_form(request, csrf_token)
+        await end_browser_session(request)
         response = see_other("/signin?signed_out=1")
         pages.cookies.clear(response, request)
         return response
