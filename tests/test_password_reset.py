@@ -22,7 +22,8 @@ from sessionjwt.audit_query import AuditFilter
 from sessionjwt.db.tables import audit_events
 from tests.conftest import PASSWORD, bearer, make_settings, register_and_login
 from tests.leaks import SecretBag, every_log_line
-from tests.mail import Inbox, smtp_server
+from tests.mail import Inbox as Inbox  # re-exported: tests/pages/test_reset.py imports it here
+from tests.mail import smtp_server
 
 NEW_PASSWORD = "a brand new passphrase 42"
 RESET_URL = "https://app.example.test/reset?token={token}"
