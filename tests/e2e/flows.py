@@ -16,6 +16,9 @@ RESET_DONE = "Password changed. Sign in with your new password."
 PASSWORD_CHANGED = "Password changed. Your other devices were signed out."
 RESET_SENT = "If an account exists for this address, a password-reset link is on its way to it."
 BAD_CREDENTIALS = "The email or password is incorrect."
+ACCOUNT_DISABLED = "The account is disabled."
+USER_DISABLED = "Account disabled. Its sessions have ended."
+CROSS_SITE_REFUSED = "Cross-site request refused"
 BAD_RESET_LINK = "This reset link is invalid or has expired."
 THIS_DEVICE = "This device"
 
@@ -76,10 +79,10 @@ def sign_in(page: Page, email: str, password: str) -> None:
     expect(heading(page)).to_have_text("Your devices")
 
 
-def sign_in_is_refused(page: Page, email: str, password: str) -> None:
+def sign_in_is_refused(page: Page, email: str, password: str, why: str = BAD_CREDENTIALS) -> None:
     page.goto("/signin")
     submit_sign_in(page, email, password)
-    expect(alert(page)).to_be_visible()
+    expect(alert(page)).to_contain_text(why)
     assert path_of(page) == "/signin", page.url
 
 
