@@ -769,8 +769,9 @@ def target_line(
 
 
 def cookie_line(by_key: Mapping[str, Target]) -> str | None:
-    """(b-cookie) against (b): the expectation (within ~5%), judged on the medians, and the
-    ratio round by round (the two ran back to back in every round); None unless both ran."""
+    """(b-cookie) against (b): the expectation (within ~5%), judged on the median req/s, with
+    the by-CPU ratio (less sensitive to other load) and the req/s ratio round by round (the two
+    ran back to back in every round); None unless both ran."""
     if "bc" not in by_key or "b" not in by_key:
         return None
     cookie, bearer = by_key["bc"], by_key["b"]
@@ -781,10 +782,13 @@ def cookie_line(by_key: Mapping[str, Target]) -> str | None:
         for mine, theirs in zip(cookie.runs, bearer.runs, strict=True)
     ]
     per_round = " ".join(f"{value:.2f}" for value in rounds)
+    cookie_us, bearer_us = median_server_us(cookie), median_server_us(bearer)
+    by_cpu = f"{bearer_us / cookie_us:.2f}x" if cookie_us and bearer_us else "n/a"
     return (
         f"expectation (b-cookie) within {COOKIE_TOLERANCE:.0%} of (b) (informational): "
         f"{'MET' if within else 'NOT MET'}  [(b-cookie)/(b) {ratio:.2f}x: "
-        f"{median_rps(cookie):,.0f} vs {median_rps(bearer):,.0f} req/s]\n"
+        f"{median_rps(cookie):,.0f} vs {median_rps(bearer):,.0f} req/s; by CPU {by_cpu}: "
+        f"{_us(cookie_us).strip()} vs {_us(bearer_us).strip()} srv µs/req]\n"
         f"  (b-cookie)/(b) round by round: {per_round} (median {statistics.median(rounds):.2f})"
     )
 
