@@ -243,3 +243,23 @@ def test_wrk_output_is_read_with_its_units() -> None:
     assert run.socket_errors == "connect 0, read 0, write 0, timeout 3"
     with pytest.raises(RuntimeError, match="cannot read"):
         bench.parse_wrk("wrk: connection refused")
+
+
+def test_cookie_row_is_compared_with_bearer_round_by_round() -> None:
+    wrk = bench.parse_wrk(WRK_OUTPUT)
+
+    def target(key: str, rates: Sequence[float]) -> bench.Target:
+        runs = [
+            bench.Run(bench.WrkRun(rate, 1.0, 2.0, 1000, 0, None), 1.0, 0.1, 0.0) for rate in rates
+        ]
+        return bench.Target(bench.VARIANTS[key], {}, "token", [], runs)
+
+    assert bench.cookie_line({"b": target("b", [wrk.requests_per_s])}) is None
+    line = bench.cookie_line(
+        {"b": target("b", [1000, 2000, 1000]), "bc": target("bc", [980, 1900, 1030])}
+    )
+    assert line is not None
+    assert "(informational): MET  [(b-cookie)/(b) 1.03x" in line
+    assert "round by round: 0.98 0.95 1.03 (median 0.98)" in line
+    far = bench.cookie_line({"b": target("b", [1000]), "bc": target("bc", [900])})
+    assert far is not None and "NOT MET" in far
