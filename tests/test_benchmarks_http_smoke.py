@@ -9,6 +9,7 @@ these are benchmark helpers, not product tests (the product runs on both in its 
 No ``from __future__ import annotations``, like the apps it loads.
 """
 
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -104,6 +105,38 @@ async def test_no_auth_app_answers_everyone(set_env: SetEnv) -> None:
 
 async def test_sessionjwt_app_needs_a_live_session(tmp_path: Path, set_env: SetEnv) -> None:
     await assert_sessionjwt_app_guarded(common.server_env(tmp_path), set_env)
+
+
+async def test_cookie_row_checks_prove_the_cookie_authenticates(
+    tmp_path: Path, set_env: SetEnv
+) -> None:
+    """(b-cookie) as the benchmark prepares it: its token and probes, sent with the very
+    headers its checks and wrk send, get 200 with the cookie and 401 otherwise."""
+    async with contextlib.AsyncExitStack() as cleanup:
+        (target,) = await bench.prepare(["bc"], tmp_path, cleanup)
+    assert target.variant.cookie and target.token is not None
+    headers = bench.request_headers(target.variant, target.token)
+    assert headers == {
+        "Sec-Fetch-Site": "same-origin",
+        "Cookie": f"__Host-sjwt-access={target.token}",
+    }
+    assert {probe.name for probe in target.probes} >= {"no token", "tampered token"}
+
+    set_env(target.env)
+    async with serving(http_apps.app_from_env()) as client:
+        answer = await client.get("/hello", headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["message"] == "hello"
+        for probe in target.probes:
+            refusal = await client.get(
+                "/hello", headers=bench.request_headers(target.variant, probe.token)
+            )
+            assert refusal.status_code == probe.status == 401, (probe.name, refusal.text)
+
+
+def test_variants_option_takes_the_cookie_row() -> None:
+    assert bench.parse_options(["--variants", "bc,a,b"]).variants == ("a", "b", "bc")
+    assert bench.parse_options(["--variants", "a,b-cookie"]).variants == ("a", "bc")
 
 
 async def test_sessionjwt_app_on_postgres_and_redis(
@@ -210,3 +243,23 @@ def test_wrk_output_is_read_with_its_units() -> None:
     assert run.socket_errors == "connect 0, read 0, write 0, timeout 3"
     with pytest.raises(RuntimeError, match="cannot read"):
         bench.parse_wrk("wrk: connection refused")
+
+
+def test_cookie_row_is_compared_with_bearer_round_by_round() -> None:
+    wrk = bench.parse_wrk(WRK_OUTPUT)
+
+    def target(key: str, rates: Sequence[float]) -> bench.Target:
+        runs = [
+            bench.Run(bench.WrkRun(rate, 1.0, 2.0, 1000, 0, None), 1.0, 0.1, 0.0) for rate in rates
+        ]
+        return bench.Target(bench.VARIANTS[key], {}, "token", [], runs)
+
+    assert bench.cookie_line({"b": target("b", [wrk.requests_per_s])}) is None
+    line = bench.cookie_line(
+        {"b": target("b", [1000, 2000, 1000]), "bc": target("bc", [980, 1900, 1030])}
+    )
+    assert line is not None
+    assert "(informational): MET  [(b-cookie)/(b) 1.03x" in line
+    assert "round by round: 0.98 0.95 1.03 (median 0.98)" in line
+    far = bench.cookie_line({"b": target("b", [1000]), "bc": target("bc", [900])})
+    assert far is not None and "NOT MET" in far
