@@ -124,7 +124,8 @@ class Settings(BaseSettings):
     signing_algorithm: SigningAlgorithm = "EdDSA"
     admin_role: str = Field(
         default="admin",
-        description="Role that may use /admin (key rotation, emergency revoke-all).",
+        description="Role that may use /admin (key rotation, emergency revoke-all) and the "
+        "/manage pages (users, their sessions and audit events).",
     )
     key_rotation_interval: Duration = Field(
         default=timedelta(days=30),
