@@ -179,6 +179,12 @@ class RefreshMachine(RuleBasedStateMachine):
 
 
 RefreshMachine.TestCase.settings = settings(
-    max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, database=None
+    # Fixed seed: an example replayed during shrinking drew other random session ids, so the
+    # test failed intermittently on CI; derandomized it explores the same steps every run.
+    max_examples=EXAMPLES,
+    stateful_step_count=STEPS,
+    deadline=None,
+    database=None,
+    derandomize=True,
 )
 test_refresh_state_machine = RefreshMachine.TestCase

@@ -77,6 +77,8 @@ class AccessTokenVerifier:
         policy = self.policy
         if len(token) > policy.max_token_bytes:
             raise InvalidToken("token is larger than this service accepts")
+        if not token.isascii():  # a compact JWS is ASCII; a lone surrogate must not reach encode()
+            raise InvalidToken("token is not a compact JWS")
         parts = token.split(".")
         if len(parts) != 3:
             raise InvalidToken("token is not a compact JWS")
