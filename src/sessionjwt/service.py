@@ -391,18 +391,9 @@ class SessionJWT:
         every other session of the user; the caller's stays (ASVS 5 §6.2.3, §7.4.3)."""
         await self.start()
         client = client or ClientInfo()
-        # The login defences, on their own counters: a wrong guess here slows further guesses
-        # here, without making the account's own sign-ins wait.
-        account = "password-change:" + _account_key(principal.email)
-        await self.login_throttle.admit(account, client.ip)
-        user = await self.users.get(principal.user_id)
-        matches, _ = await self.hashing.verify(
-            user.password_hash if user else None, current_password
+        user = await self._confirm_password(
+            principal, current_password, client, "password-change", InvalidCredentials()
         )
-        if user is None or not matches:
-            await self.login_throttle.failed(account)
-            raise InvalidCredentials()
-        await self.login_throttle.succeeded(account, client.ip)
         self.password_policy.check(new_password, email=user.email_normalized)
         password_hash = await self.hashing.hash(new_password)
         now = self.clock.now()
@@ -431,14 +422,13 @@ class SessionJWT:
         authenticated, so :meth:`require_fresh_auth` lets sensitive actions through."""
         await self.start()
         client = client or ClientInfo()
-        account = "reauthenticate:" + _account_key(principal.email)
-        await self.login_throttle.admit(account, client.ip)
-        user = await self.users.get(principal.user_id)
-        matches, _ = await self.hashing.verify(user.password_hash if user else None, password)
-        if user is None or not matches:
-            await self.login_throttle.failed(account)
-            raise InvalidCredentials("The password is incorrect.")
-        await self.login_throttle.succeeded(account, client.ip)
+        user = await self._confirm_password(
+            principal,
+            password,
+            client,
+            "reauthenticate",
+            InvalidCredentials("The password is incorrect."),
+        )
         now = self.clock.now()
         event = AuditEvent(
             AuditEventType.REAUTHENTICATED,
@@ -451,6 +441,27 @@ class SessionJWT:
         )
         if not await self.sessions.reauthenticated(principal.session_id, now, [event]):
             raise SessionRevoked()
+
+    async def _confirm_password(
+        self,
+        principal: Principal,
+        password: str,
+        client: ClientInfo,
+        purpose: str,
+        refusal: InvalidCredentials,
+    ) -> UserRecord:
+        """A signed-in user's password, checked behind the login defences on counters of its
+        own ``purpose``: a wrong guess here slows further guesses here, without making the
+        account's own sign-ins wait."""
+        account = f"{purpose}:" + _account_key(principal.email)
+        await self.login_throttle.admit(account, client.ip)
+        user = await self.users.get(principal.user_id)
+        matches, _ = await self.hashing.verify(user.password_hash if user else None, password)
+        if user is None or not matches:
+            await self.login_throttle.failed(account)
+            raise refusal
+        await self.login_throttle.succeeded(account, client.ip)
+        return user
 
     async def require_fresh_auth(self, principal: Principal) -> None:
         """403 ``reauthentication_required`` unless the caller's session proved the password

@@ -308,13 +308,6 @@ class Settings(BaseSettings):
             return [ipaddress.ip_network(str(item), strict=False) for item in value]
         return value
 
-    @field_validator("trusted_origins", mode="before")
-    @classmethod
-    def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
     @field_validator("trusted_origins")
     @classmethod
     def _origins_are_origins(cls, value: list[str]) -> list[str]:
@@ -323,9 +316,9 @@ class Settings(BaseSettings):
                 raise ValueError("trusted_origins holds origins like https://app.example.com")
         return [origin.lower() for origin in value]
 
-    @field_validator("master_key_previous", mode="before")
+    @field_validator("master_key_previous", "trusted_origins", mode="before")
     @classmethod
-    def _split_previous(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
         return value
