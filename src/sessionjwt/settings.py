@@ -293,6 +293,12 @@ class Settings(BaseSettings):
         description="Serve Prometheus metrics at /metrics, unauthenticated like /readyz: let "
         "only the scraper reach it (a private port or network policy), not the internet.",
     )
+    access_log: bool = Field(
+        default=False,
+        description="`sessionjwt serve`: one JSON line per request on logger `sessionjwt.access` "
+        "(stderr): method, path without query string, status, duration, client IP, request "
+        "size; never a token, cookie or header value. Off: no per-request cost at all.",
+    )
 
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(
         default_factory=list,

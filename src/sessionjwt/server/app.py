@@ -2,21 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from sessionjwt.public import public
+from sessionjwt.server.access_log import ACCESS_LOGGER, AccessLogMiddleware, configure_json_lines
 from sessionjwt.service import SessionJWT
 from sessionjwt.settings import Settings
 
+AUDIT_LOGGER = "sessionjwt.audit"
 
-def create_app(settings: Settings | None = None, *, auth: SessionJWT | None = None) -> FastAPI:
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    auth: SessionJWT | None = None,
+    migrate: bool | None = None,
+) -> FastAPI:
+    """The service's app. ``migrate`` is passed to ``auth.start()`` by the lifespan (None: on
+    SQLite only); ``sessionjwt serve`` migrates once before its workers start and passes
+    False, so that no two workers ever race on the schema."""
     auth = auth or SessionJWT(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        if migrate is not None:
+            try:
+                await auth.start(migrate=migrate)
+            except BaseException:
+                await auth.close()  # release connections opened before the failure
+                raise
+        async with auth.lifespan(app):  # start() is idempotent; close() runs on shutdown
+            yield
+
     app = FastAPI(
         title="sessionjwt",
         summary="Stateful JWT authentication: tokens that point to revocable sessions.",
         version="0.1.0",
-        lifespan=auth.lifespan,
+        lifespan=lifespan,
     )
     app.state.auth = auth
     app.include_router(auth.router(), prefix="/auth")
@@ -37,4 +64,22 @@ def create_app(settings: Settings | None = None, *, auth: SessionJWT | None = No
         return JSONResponse({"status": "ok"})
 
     auth.protect(app)
+    if auth.settings.access_log:
+        # Added last, so outermost: it times the guard too and sees its refusals.
+        app.add_middleware(AccessLogMiddleware, trusted_proxies=auth.settings.trusted_proxies)
     return app
+
+
+def service_app() -> FastAPI:
+    """What each ``sessionjwt serve`` worker process runs: a zero-argument factory for uvicorn
+    (``uvicorn --factory sessionjwt.server.app:service_app``), settings from ``SESSIONJWT_*``.
+
+    It also sends the audit events (and, with ``access_log``, the access lines) to stderr as
+    JSON lines, in this process: a worker is a fresh interpreter that inherits no logging
+    set-up. It does not migrate: the ``serve`` command did that once, before any worker.
+    """
+    settings = Settings()
+    configure_json_lines(AUDIT_LOGGER)
+    if settings.access_log:
+        configure_json_lines(ACCESS_LOGGER)
+    return create_app(settings, migrate=False)

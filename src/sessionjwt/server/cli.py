@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import sys
+import os
+import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -76,38 +76,70 @@ async def _preflight(auth: SessionJWT) -> None:
         await auth.close()
 
 
+WORKERS_HELP = (
+    "Worker processes (uvicorn's supervisor; default 1). Raise it towards the number of cores "
+    "when one worker is CPU-bound on a multi-core host. Each worker is its own process: its "
+    "own memory cache and its own member of the invalidation feed (SQLite: the shared epoch "
+    "file; PostgreSQL: Redis). Migrations and the first keys are made once, before any "
+    "worker starts."
+)
+ACCESS_LOG_HELP = (
+    "One JSON line per request on stderr (logger sessionjwt.access): method, path without "
+    "query string, status, duration, client IP; never a token, cookie or header. Default: "
+    "SESSIONJWT_ACCESS_LOG, off."
+)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, envvar="SESSIONJWT_WORKERS", help=WORKERS_HELP)
+    ] = 1,
+    access_log: Annotated[
+        bool | None, typer.Option("--access-log/--no-access-log", help=ACCESS_LOG_HELP)
+    ] = None,
 ) -> None:
-    """Run the HTTP service (SQLite by default, migrated on first run)."""
+    """Run the HTTP service (SQLite by default, migrated on first run).
+
+    SIGTERM (or Ctrl-C) stops it gracefully: requests in flight finish, then every worker
+    writes its coalesced last-seen times and leaves the invalidation feed, and the command
+    exits 0.
+    """
     import uvicorn
 
-    from sessionjwt.server.app import create_app
-
+    if access_log is not None:
+        # The workers build their settings from the environment (they are fresh processes):
+        # the flag reaches them, and this process's own Settings(), this way.
+        os.environ["SESSIONJWT_ACCESS_LOG"] = "true" if access_log else "false"
     settings = Settings()
     if settings.master_key_source == "env":
         errors.print(f"[bold red]WARNING[/bold red] {ENV_SOURCE_WARNING}")
     try:
+        # Once, here, before any worker exists: migrate, create the master key and the first
+        # signing key, and fail with one readable line on a stale schema or a bad key.
         asyncio.run(_preflight(SessionJWT(settings)))
-        application = create_app(settings)
     except ConfigurationError as error:
         errors.print(f"[red]configuration error[/red]: {error}")
         raise typer.Exit(2) from error
-    _log_audit_events_as_json_lines()
-    uvicorn.run(application, host=host, port=port, proxy_headers=False, server_header=False)
+    # uvicorn re-raises the SIGTERM it handled once its graceful shutdown is done; a stop
+    # that was asked for is a success, not a death by signal.
+    signal.signal(signal.SIGTERM, _exit_after_sigterm)
+    uvicorn.run(
+        "sessionjwt.server.app:service_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,  # X-Forwarded-For is judged by SESSIONJWT_TRUSTED_PROXIES
+        server_header=False,
+        access_log=False,  # uvicorn's line holds the query string; ours (--access-log) not
+    )
 
 
-def _log_audit_events_as_json_lines() -> None:
-    """The ``sessionjwt.audit`` logger writes one JSON object per line to stderr, for a log
-    shipper. Library users get the logger unconfigured and decide where it goes."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    audit_logger = logging.getLogger("sessionjwt.audit")
-    audit_logger.addHandler(handler)
-    audit_logger.setLevel(logging.INFO)
-    audit_logger.propagate = False  # one line per event, not again through the root logger
+def _exit_after_sigterm(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 @app.command()
