@@ -61,3 +61,27 @@ class CheckStats:
     @property
     def liveness_hits(self) -> int:
         return self.checks - self.refused_early - self.misses
+
+
+# Upper bounds in seconds for how long a revoke waited for the other processes: about a
+# millisecond when every member acknowledges, a lease (100 ms by default) when one is silent.
+ANNOUNCE_BUCKETS = (0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+class Durations:
+    """A histogram as plain integers: bucket counts (the last one +Inf) and the sum."""
+
+    __slots__ = ("bounds", "buckets", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.buckets = [0] * (len(bounds) + 1)
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.buckets[bisect_left(self.bounds, seconds)] += 1
+        self.total += seconds
+
+    @property
+    def count(self) -> int:
+        return sum(self.buckets)

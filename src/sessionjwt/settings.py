@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from sessionjwt.liveness.acknowledgement import MAX_LEASE_S
+
 SigningAlgorithm = Literal["EdDSA", "ES256", "PS256", "RS256", "HS256"]
 MasterKeySourceName = Literal["file", "env", "vault", "aws-ssm", "aws-secrets-manager"]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -108,11 +110,16 @@ class Settings(BaseSettings):
         "redis_url is set, host on SQLite, and refuses to start on another database "
         "without Redis unless `host` is chosen explicitly.",
     )
-    feed_heartbeat: Duration = timedelta(milliseconds=200)
+    feed_heartbeat: Duration = Field(
+        default=timedelta(milliseconds=25),
+        description="With Redis: how often each process renews its lease (publishes its "
+        "heartbeat and its entry in the member registry).",
+    )
     feed_stale_after: Duration = Field(
-        default=timedelta(seconds=1),
-        description="With Redis: after this long without hearing its own heartbeat an "
-        "instance stops trusting memory and reads the store on every check.",
+        default=timedelta(milliseconds=100),
+        description="With Redis: the lease. A process answers from memory only within this "
+        "long of sending a heartbeat it has heard back; a revoke waits at most this long "
+        "(plus 5 ms) for a process that does not acknowledge it. At most 1 s.",
     )
 
     issuer: str = "http://127.0.0.1:8000"
@@ -371,6 +378,8 @@ class Settings(BaseSettings):
             raise ValueError("invalidation=redis needs redis_url")
         if self.feed_stale_after <= self.feed_heartbeat:
             raise ValueError("feed_stale_after must exceed feed_heartbeat")
+        if self.feed_stale_after > timedelta(seconds=MAX_LEASE_S):
+            raise ValueError("feed_stale_after is the longest a revoke may wait: at most 1 s")
         if not timedelta(0) < self.login_backoff_base <= self.login_backoff_cap:
             raise ValueError("need 0 < login_backoff_base <= login_backoff_cap")
         if self.login_backoff_forget < self.login_backoff_cap:

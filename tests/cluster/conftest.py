@@ -10,7 +10,7 @@
   may kill and restart, and three instances that use it (``SESSIONJWT_FEED_STALE_AFTER=1``).
 - ``slow_link`` (per module): the same with a Redis of its own, but instance B reaches it
   through a proxy that can hold B's ``SUBSCRIBE`` commands for a while
-  (``SESSIONJWT_FEED_STALE_AFTER=5``, well over any hold).
+  (``SESSIONJWT_FEED_STALE_AFTER=1``, the longest lease; a held SUBSCRIBE may take up to 4 s).
 
 PostgreSQL or Redis unreachable: skipped, loudly (see ``tests/conftest.py``); with ``CI=true``
 that is a failure instead.

@@ -44,7 +44,7 @@ TROUBLE = ("Traceback", "ERROR:", "shutdown failed", "exception was never retrie
 INSTANCES = 3
 FEED_STALE_AFTER_S = 1.0  # the outage cluster's SESSIONJWT_FEED_STALE_AFTER
 FEED_HEARTBEAT_S = 0.2  # the default, pinned
-SLOW_LINK_STALE_AFTER_S = 5.0  # the slow-link cluster's: well over the SUBSCRIBE it holds
+SLOW_LINK_STALE_AFTER_S = 1.0  # the slow-link cluster's: the longest lease allowed
 
 
 def free_port() -> int:

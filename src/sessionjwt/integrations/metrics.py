@@ -20,7 +20,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from sessionjwt.counters import LATENCY_BUCKETS
+from sessionjwt.counters import LATENCY_BUCKETS, Durations
 
 if TYPE_CHECKING:
     from sessionjwt.service import SessionJWT
@@ -106,6 +106,7 @@ def _gauges(auth: SessionJWT) -> Iterator[Metric]:
             "How long the active signing key has been signing.",
             value=max(0.0, auth.clock.now() - ring.active.activated_at),
         )
+    yield from _announce_waits(auth)
     healthy = getattr(auth.feed, "healthy", True)
     yield GaugeMetricFamily(
         f"{PREFIX}_feed_healthy",
@@ -116,6 +117,31 @@ def _gauges(auth: SessionJWT) -> Iterator[Metric]:
         f"{PREFIX}_liveness_cache_sessions",
         "Sessions held in this process's liveness memory.",
         value=len(auth.cache),
+    )
+
+
+def _announce_waits(auth: SessionJWT) -> Iterator[Metric]:
+    """How long revokes waited for the other processes (Redis feed only)."""
+    waits: dict[str, Durations] | None = getattr(auth.feed, "waits", None)
+    if waits is None:
+        return
+    family = HistogramMetricFamily(
+        f"{PREFIX}_feed_announce_wait_seconds",
+        "From a revoke's publish to its return: every member acknowledged, a silent member's "
+        "lease ran out, or Redis did not take it (503).",
+        labels=["outcome"],
+    )
+    for outcome, durations in sorted(waits.items()):
+        cumulative, buckets = 0, []
+        for bound, count in zip((*durations.bounds, float("inf")), durations.buckets, strict=True):
+            cumulative += count
+            buckets.append((_bound(bound), cumulative))
+        family.add_metric([str(outcome)], buckets, sum_value=durations.total)
+    yield family
+    yield GaugeMetricFamily(
+        f"{PREFIX}_feed_trusting",
+        "1 while this process's lease holds and its memory may answer checks.",
+        value=1.0 if getattr(auth.feed, "trusting", False) else 0.0,
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from sessionjwt.errors import ConfigurationError
+from sessionjwt.liveness.acknowledgement import MAX_LEASE_S
 
 LivenessMode = Literal["introspection", "redis"]
 MAX_INTROSPECTION_CACHE_S = 60.0
@@ -51,8 +52,8 @@ class ResourceServerConfig:
     max_entries: int = 100_000  # remembered tokens (introspection) or sessions (redis)
     redis_url: str | None = None
     redis_namespace: str = "sessionjwt"  # the issuer's SESSIONJWT_REDIS_NAMESPACE
-    feed_heartbeat: float = 0.2
-    feed_stale_after: float = 1.0
+    feed_heartbeat: float = 0.025  # the issuer's defaults: this service is a feed member too
+    feed_stale_after: float = 0.1  # its lease: an issuer's revoke waits at most this for it
 
     # -- the token policy (the issuer's defaults) -------------------------------------------
     leeway: float = 10.0
@@ -86,6 +87,8 @@ class ResourceServerConfig:
             raise ConfigurationError("jwks_max_refresh_interval must be at least the floor")
         if self.feed_stale_after <= self.feed_heartbeat:
             raise ConfigurationError("feed_stale_after must exceed feed_heartbeat")
+        if self.feed_stale_after > MAX_LEASE_S:
+            raise ConfigurationError("feed_stale_after is the longest a revoke may wait: <= 1 s")
         if not 0 <= self.leeway <= 120:
             raise ConfigurationError("leeway must be between 0 and 120 s")
 
