@@ -8,17 +8,24 @@ a message before ``announce`` returns if ``announce`` really waited for it.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from sessionjwt import ManualClock, SessionJWT
 from sessionjwt.liveness.acknowledgement import CLOCK_MARGIN_S, Announcement, Outcome
 from sessionjwt.liveness.feed import Invalidation
 from sessionjwt.liveness.redis_feed import RedisFeed
+from sessionjwt.server.app import create_app
+from tests.conftest import PASSWORD, make_settings
+from tests.ops import scrape, value
 
 
 class Recorder:
@@ -160,3 +167,26 @@ async def test_a_member_trusts_memory_only_within_its_lease_of_a_heartbeat(
         assert feed.trusting and not feed.changed()
         await feed.close()  # no more heartbeats: trust ends at once, not after the lease
         assert feed.changed() and not feed.trusting and not feed.healthy
+
+
+@pytest.mark.redis
+async def test_the_wait_for_acknowledgements_is_in_the_metrics(
+    tmp_path: Path, clock: ManualClock, redis_url: str
+) -> None:
+    namespace = f"sjtest-ackmetrics-{secrets.token_hex(4)}"
+    settings = make_settings(tmp_path, redis_url=redis_url, redis_namespace=namespace)
+    here = SessionJWT(settings, clock=clock)
+    app = create_app(auth=here)  # built first: it holds the event loop longer than a lease
+    async with here, SessionJWT(settings, clock=clock):
+        await here.register("alice@example.com", PASSWORD)
+        pair = await here.login("alice@example.com", PASSWORD)
+        await here.revoke_session(pair.session_id)
+        await asyncio.sleep(0.1)  # a few heartbeats: the lease is renewed and held
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            metrics = await scrape(http)
+    name = "sessionjwt_feed_announce_wait_seconds"
+    assert value(metrics, f"{name}_count", outcome="acknowledged") == 1
+    assert value(metrics, f"{name}_count", outcome="lease_expired") == 0
+    assert 0 < value(metrics, f"{name}_sum", outcome="acknowledged") < 0.1
+    assert value(metrics, "sessionjwt_feed_trusting") == 1

@@ -16,10 +16,13 @@ answered from memory with no network at all. Messages are applied as they arrive
 * ``k:`` → the JWKS is refetched;
 * ``g:<time>`` (emergency revoke-all), and anything not understood → all memory is dropped.
 
-Guarantee: a revoke that returned at the issuer is refused here as soon as its message arrives
-(pub/sub latency) while the feed is healthy. While it is not — subscription broken, or our own
-heartbeat not heard for ``feed_stale_after`` — memory is not trusted: every request is
-introspected until the feed is healthy again, and memory is dropped once on resubscribing. An
+Guarantee: a revoke that returned at the issuer is refused here by the very next request. This
+service is a member of the channel like every issuer process: it acknowledges each message
+after applying it, and the issuer's revoke returns only after that acknowledgement or after
+this service's lease (``feed_stale_after``) ran out. Outside its lease — subscription broken,
+or its own heartbeat not heard back — memory is not trusted: every request is introspected
+until the feed is healthy again, and memory is dropped once on resubscribing. (A ``k:`` is
+the exception: the JWKS refetch it asks for is held to ``jwks_keys_message_floor``.) An
 introspection that races a message is used for its own request but not remembered (a
 generation counter, bumped by every message, must be unchanged since the call began), so a
 "live" answer given before a revoke can never outlive it here.
