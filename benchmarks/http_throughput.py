@@ -22,6 +22,19 @@ dict, and every authenticated one refuses with 401 what it cannot vouch for):
   (d)  (c) + ``GET session:<sid>`` on Redis per request
   (e)  (c) + ``SELECT … FROM bench_sessions WHERE id = $1`` per request (asyncpg pool)
 
+The standalone service (issue 11), judged by its own targets:
+
+  (c0) (c) run by uvicorn with its defaults, as a newcomer runs it (its access log on)
+  (s)  ``sessionjwt serve --workers 1`` with DEFAULT settings (only the data directory is
+       set), wrk on ``GET /auth/me``. Target: (s) ≥ 1.2x (c0)
+  (s2) the same, ``--workers 2``. Target: (s2) ≥ 1.4x (s) (wrk ``-t1``, 2-core machine)
+  login storm (run when (s) is chosen; ``--storm-seconds 0`` skips it): one ``serve
+       --workers 1`` with default settings, argon2id at production cost; per round, wrk on
+       /auth/me for ``--storm-seconds`` (10) idle, then again while ``--storm-logins`` (20)
+       clients log in back to back, each on its own account. Target: /auth/me's p99 under
+       the storm ≤ 2x its idle p99 (medians over the rounds). The per-address login limit is
+       raised for it (all logins come from 127.0.0.1; otherwise most would be cheap 429s)
+
 Method. The tokens are minted here before any server starts (for sessionjwt: register, then
 log in on the very store the server will open). Each (row, repeat) starts a fresh
 ``uvicorn --workers 1`` process, checks that it answers 200 with the token and 401 without one,
@@ -49,7 +62,8 @@ whose server is unreachable is skipped, and the output says so. The PostgreSQL d
 Redis keys and the temporary data directory are created for the run and removed after it.
 
 Run: ``.venv/bin/python benchmarks/http_throughput.py [--duration S] [--repeats R]
-[--variants a,b,bc,b2,c,d,e] [--check-target]``.
+[--variants a,b,bc,b2,c,d,e,c0,s,s2] [--storm-seconds S] [--storm-logins N]
+[--check-target]``; only the standalone rows: ``--variants c0,s,s2``.
 """
 
 from __future__ import annotations
@@ -95,15 +109,25 @@ NOISY_OTHER_CPU = 0.2  # of one core, taken by neither uvicorn nor wrk during a 
 WRK_THREADS = 1  # wrk shares the 2-core box: one thread leaves a core to the server
 COOKIE_TOLERANCE = 0.05  # the expectation: (b-cookie) within about 5% of (b)
 ACCESS_COOKIE = SECURE_NAMES.access  # __Host-sjwt-access: what a browser sends over HTTPS
+STORM_SECONDS = 10  # the issue's login storm: 20 concurrent logins for 10 s ...
+STORM_LOGINS = 20
+STORM_TARGET = 2.0  # ... and /auth/me's p99 under it at most 2x its idle p99
+STORM_EMAIL = "storm-{}@example.com"
 
 
 @dataclass(frozen=True, slots=True)
 class Variant:
     key: str
     label: str
-    app: str  # SJBENCH_APP
+    app: str  # SJBENCH_APP; "serve" is the standalone service, run by `sessionjwt serve`
     needs: tuple[str, ...] = ()  # "postgres", "redis"
     cookie: bool = False  # the token goes in the access cookie, not the Authorization header
+    workers: int = 1  # `sessionjwt serve --workers`
+    uvicorn_defaults: bool = False  # uvicorn as a newcomer runs it: its access log on
+
+    @property
+    def path(self) -> str:
+        return ME if self.app == "serve" else HELLO
 
 
 VARIANTS = {
@@ -118,9 +142,14 @@ VARIANTS = {
         Variant("c", "(c) PyJWT HS256 dependency", "pyjwt"),
         Variant("d", "(d) PyJWT + Redis GET", "pyjwt-redis", ("redis",)),
         Variant("e", "(e) PyJWT + asyncpg SELECT", "pyjwt-postgres", ("postgres",)),
+        Variant("c0", "(c0) PyJWT HS256, uvicorn defaults", "pyjwt", uvicorn_defaults=True),
+        Variant("s", "(s) sessionjwt serve, 1 worker", "serve"),
+        Variant("s2", "(s2) sessionjwt serve, 2 workers", "serve", workers=2),
     )
 }
 COMPETITORS = ("c", "d", "e")  # the rows (b) must beat
+# The standalone service's targets (issue 11): (row, baseline, at least this ratio).
+SERVICE_TARGETS = (("s", "c0", 1.2), ("s2", "s", 1.4))
 ALIASES = {"b-cookie": "bc"}  # --variants also takes the row's name as the table prints it
 
 
@@ -132,6 +161,8 @@ class Options:
     connections: int
     variants: tuple[str, ...]
     check_target: bool
+    storm_seconds: int = 0  # 0: no login storm
+    storm_logins: int = STORM_LOGINS
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +252,20 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         help=f"comma-separated rows to run, from {','.join(VARIANTS)} (default: all)",
     )
     parser.add_argument(
-        "--check-target", action="store_true", help="exit 1 when the target is missed"
+        "--check-target", action="store_true", help="exit 1 when a target is missed"
+    )
+    parser.add_argument(
+        "--storm-seconds",
+        type=common.at_least(0),
+        default=STORM_SECONDS,
+        help=f"login storm: seconds of wrk on /auth/me during the storm and idle, per round "
+        f"(default {STORM_SECONDS}; 0 = no storm)",
+    )
+    parser.add_argument(
+        "--storm-logins",
+        type=common.at_least(1),
+        default=STORM_LOGINS,
+        help=f"concurrent logins of the storm (default {STORM_LOGINS})",
     )
     args = parser.parse_args(argv)
     chosen = tuple(
@@ -234,7 +278,14 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         parser.error(f"--variants: unknown {unknown or 'empty'}; choose from {','.join(VARIANTS)}")
     ordered = tuple(key for key in VARIANTS if key in chosen)
     return Options(
-        args.duration, args.repeats, args.warmup, args.connections, ordered, args.check_target
+        args.duration,
+        args.repeats,
+        args.warmup,
+        args.connections,
+        ordered,
+        args.check_target,
+        args.storm_seconds,
+        args.storm_logins,
     )
 
 
@@ -404,10 +455,23 @@ async def prepare(
         cleanup.push_async_callback(drop_database, database)
         await seed_postgres(database_dsn(database), session_id, PYJWT_USER)
 
+    serve_row: tuple[dict[str, str], str, str] | None = None  # (s) and (s2) share one store
     for key in keys:
         variant = VARIANTS[key]
         if key == "a":
             targets.append(Target(variant, {http_apps.APP_ENV: "none"}, None, []))
+        elif variant.app == "serve":
+            if serve_row is None:
+                env = serve_env(tmp / "data-serve")
+                token, revoked = await mint_sessionjwt_tokens(common.settings_from_env(env))
+                serve_row = (env, token, revoked)
+            env, token, revoked = serve_row
+            probes = [
+                *common_refusals,
+                Probe("tampered token", tampered(token), 401),
+                Probe("revoked session", revoked, 401),
+            ]
+            targets.append(Target(variant, dict(env), token, probes))
         elif key in ("b", "bc", "b2"):
             url = None
             if key == "b2":
@@ -440,7 +504,7 @@ async def prepare(
                 extra[http_apps.POSTGRES_ENV] = database_dsn(database)
             token = pyjwt_token(hs_key, session_id)
             probes = [*common_refusals, Probe("tampered token", tampered(token), 401)]
-            if key != "c":
+            if key not in ("c", "c0"):
                 probes.append(Probe("unknown session", unknown, 401))
             targets.append(Target(variant, pyjwt_env(variant.app, hs_key, **extra), token, probes))
     return targets
@@ -450,37 +514,46 @@ async def prepare(
 
 
 HELLO = "/hello"  # the one endpoint of every app: what wrk loads
+ME = "/auth/me"  # what wrk loads on the standalone service, `sessionjwt serve`
+
+
+def serve_env(data_dir: Path, **overrides: str) -> dict[str, str]:
+    """``sessionjwt serve`` with its DEFAULT settings (argon2id at production cost, the
+    default rate limits, metrics and pages on): only the data directory is chosen."""
+    return {"SESSIONJWT_DATA_DIR": str(data_dir), **overrides}
+
+
+def server_command(variant: Variant, port: int) -> list[str]:
+    """The server process of ``variant``: ``sessionjwt serve`` exactly as an operator runs it
+    (the standalone rows), else uvicorn on ``benchmarks.http_apps:app``, one worker, quiet and
+    without its access log (or with uvicorn's defaults, for (c0))."""
+    if variant.app == "serve":
+        return [
+            *(sys.executable, "-m", "sessionjwt.server.cli", "serve"),
+            *("--port", str(port), "--workers", str(variant.workers)),
+        ]
+    command = [sys.executable, "-m", "uvicorn", "benchmarks.http_apps:app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    if not variant.uvicorn_defaults:
+        command += ["--log-level", "warning", "--no-access-log"]
+    return command
 
 
 @contextlib.contextmanager
 def serve(target: Target, log_dir: Path) -> Iterator[common.Server]:
-    """A fresh ``uvicorn --workers 1`` process serving ``target``'s app, ready; stopped after."""
+    """A fresh server process serving ``target``'s app, every worker ready; stopped after."""
     port = common.free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "benchmarks.http_apps:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    log_path = log_dir / f"uvicorn-{target.variant.key}-{port}.log"
+    command = server_command(target.variant, port)
+    log_path = log_dir / f"server-{target.variant.key}-{port}.log"
     server = common.start_server(command, port, target.env, log_path, cwd=REPO)
     try:
-        wait_ready(server)
+        wait_ready(server, target.variant.workers)
         yield server
     finally:
         server.stop()
 
 
-def wait_ready(server: common.Server) -> None:
+def wait_ready(server: common.Server, workers: int = 1) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     with httpx.Client(timeout=2.0) as client:
         while True:
@@ -491,7 +564,8 @@ def wait_ready(server: common.Server) -> None:
                 )
             with contextlib.suppress(httpx.TransportError):
                 client.get(server.url(HELLO))  # any HTTP answer: the lifespan has completed
-                return
+                if workers == 1 or server.log_tail(200).count("startup complete") >= workers:
+                    return  # (with several workers: every one of them, not the first)
             if time.monotonic() > deadline:
                 raise RuntimeError(
                     f"uvicorn on port {server.port} did not start:\n{server.log_tail()}"
@@ -505,14 +579,21 @@ def verify(target: Target, server: common.Server) -> None:
         checks = [Probe("token", target.token, 200), *target.probes]
         for check in checks:
             headers = request_headers(target.variant, check.token)
-            response = client.get(server.url(HELLO), headers=headers)
+            response = client.get(server.url(target.variant.path), headers=headers)
             if response.status_code != check.status:
                 raise RuntimeError(
                     f"{target.variant.label}: {check.name} answered {response.status_code} "
                     f"(expected {check.status}): {response.text[:200]}\n{server.log_tail()}"
                 )
-            if check.status == 200 and response.json().get("message") != "hello":
+            if check.status == 200 and not answered_as_expected(target.variant, response):
                 raise RuntimeError(f"{target.variant.label}: unexpected body {response.text}")
+
+
+def answered_as_expected(variant: Variant, response: httpx.Response) -> bool:
+    body = response.json()
+    if variant.path == ME:
+        return bool(body.get("session_id")) and body.get("email") == EMAIL
+    return bool(body.get("message") == "hello")
 
 
 # -- wrk --------------------------------------------------------------------------------------
@@ -577,6 +658,34 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU time of a live process and of its live descendants (a supervisor's workers)."""
+    own = process_cpu_seconds(pid)
+    if own is None:
+        return None
+    return own + sum(process_cpu_seconds(child) or 0.0 for child in descendants(pid))
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process under ``pid``, from /proc (empty where there is no /proc)."""
+    parents: dict[int, list[int]] = {}
+    with contextlib.suppress(OSError):
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
 def machine_busy_seconds() -> float | None:
     """CPU time all cores spent not idle since boot, from /proc/stat."""
     try:
@@ -595,13 +704,14 @@ def children_cpu_seconds() -> float:
 def measured_run(options: Options, wrk: str, target: Target, server: common.Server) -> Run:
     """The measured wrk run, with the CPU time the server, wrk and everything else took."""
     pid = server.process.pid
-    server_before, busy_before = process_cpu_seconds(pid), machine_busy_seconds()
+    server_before, busy_before = tree_cpu_seconds(pid), machine_busy_seconds()
     wrk_before, started = children_cpu_seconds(), time.perf_counter()
     headers = request_headers(target.variant, target.token)
-    result = run_wrk(wrk, server.url(HELLO), headers, options.duration, options.connections)
+    url = server.url(target.variant.path)
+    result = run_wrk(wrk, url, headers, options.duration, options.connections)
     seconds = time.perf_counter() - started
     wrk_cpu = children_cpu_seconds() - wrk_before  # only wrk was reaped meanwhile
-    server_after, busy_after = process_cpu_seconds(pid), machine_busy_seconds()
+    server_after, busy_after = tree_cpu_seconds(pid), machine_busy_seconds()
     server_cpu = other_cpu = None
     if server_before is not None and server_after is not None:
         server_cpu = server_after - server_before
@@ -616,7 +726,8 @@ def measure(options: Options, wrk: str, targets: Sequence[Target], log_dir: Path
             with serve(target, log_dir) as server:
                 verify(target, server)
                 if options.warmup:
-                    url, headers = server.url(HELLO), request_headers(target.variant, target.token)
+                    url = server.url(target.variant.path)
+                    headers = request_headers(target.variant, target.token)
                     run_wrk(wrk, url, headers, options.warmup, options.connections)
                 run = measured_run(options, wrk, target, server)
                 if server.process.poll() is not None:
@@ -658,7 +769,8 @@ def report(options: Options, targets: Sequence[Target], skipped: Mapping[str, st
     baseline = median_rps(by_key["a"]) if "a" in by_key else None
     print()
     print(
-        f"GET /hello, uvicorn 1 worker, wrk -t{WRK_THREADS} -c{options.connections} "
+        f"GET /hello (standalone rows: GET /auth/me), one uvicorn worker unless the row says "
+        f"otherwise, wrk -t{WRK_THREADS} -c{options.connections} "
         f"-d{options.duration}s; medians of {options.repeats} interleaved runs"
     )
     header = (
@@ -706,24 +818,52 @@ def report(options: Options, targets: Sequence[Target], skipped: Mapping[str, st
                     f"core during a run (req/s {run.requests_per_s:,.0f}): a noisy machine"
                 )
     print()
-    met = True
+    judged: list[bool] = []  # every target evaluated in this run; --check-target needs all
     for key in ("b", "b2"):
         line = target_line(key, by_key, baseline, skipped, "" if key == "b" else " (informational)")
         if line is None:
             continue
         verdict, passed = line
         if key == "b":
-            met = passed
+            judged.append(passed)
         print(verdict)
     if "b" not in by_key:
-        print("target: not evaluated, (b) was not run")
-        met = False
+        print("target (b): not evaluated, (b) was not run")
     cookie = cookie_line(by_key)
     if cookie is not None:
         print(cookie)
+    for key, base, wanted in SERVICE_TARGETS:
+        service = ratio_line(key, base, wanted, by_key)
+        if service is not None:
+            print(service[0])
+            judged.append(service[1])
     if broken:
         return 1
-    return 1 if options.check_target and not met else 0
+    return 1 if options.check_target and not (judged and all(judged)) else 0
+
+
+def ratio_line(
+    key: str, base: str, target: float, by_key: Mapping[str, Target]
+) -> tuple[str, bool] | None:
+    """'(key) ≥ target x (base)', judged on the medians, with the by-CPU ratio and the req/s
+    ratio round by round (the two rows ran in the same rounds); None unless both ran."""
+    if key not in by_key or base not in by_key:
+        return None
+    mine, theirs = by_key[key], by_key[base]
+    ratio = median_rps(mine) / median_rps(theirs)
+    rounds = [
+        a.requests_per_s / b.requests_per_s for a, b in zip(mine.runs, theirs.runs, strict=True)
+    ]
+    mine_us, theirs_us = median_server_us(mine), median_server_us(theirs)
+    by_cpu = f"{theirs_us / mine_us:.2f}x" if mine_us and theirs_us else "n/a"
+    passed = ratio >= target
+    return (
+        f"target ({key}) ≥ {target}x ({base}): {'PASS' if passed else 'FAIL'}  "
+        f"[{ratio:.2f}x: {median_rps(mine):,.0f} vs {median_rps(theirs):,.0f} req/s; by CPU "
+        f"{by_cpu}: {_us(mine_us).strip()} vs {_us(theirs_us).strip()} srv µs/req]\n"
+        f"  ({key})/({base}) round by round: {' '.join(f'{r:.2f}' for r in rounds)} "
+        f"(median {statistics.median(rounds):.2f})"
+    ), passed
 
 
 def target_line(
@@ -823,6 +963,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     runs = len(keys) * options.repeats
     estimate = runs * (options.duration + options.warmup + 1.5)
+    if options.storm_seconds and "s" in keys:
+        estimate += options.repeats * 2 * (options.storm_seconds + 1) + 10
     print(
         f"{runs} runs of {options.duration} s (+{options.warmup} s warm-up), about {estimate:.0f} s"
     )
@@ -840,7 +982,160 @@ async def _run(
         # The servers and wrk are separate processes: waiting on them here blocks nothing else.
         await asyncio.to_thread(measure, options, wrk, targets, tmp)
         code = report(options, targets, skipped)
+        if options.storm_seconds and "s" in keys:
+            storm = await login_storm(options, wrk, tmp)
+            storm_code = storm_report(options, storm)
+            code = code or storm_code
     return code
+
+
+# -- the login storm --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class StormRound:
+    idle: WrkRun
+    storm: WrkRun
+    logins_ok: int = 0
+    logins_other: dict[int, int] = field(default_factory=dict)  # status → count
+    login_ms: list[float] = field(default_factory=list)
+    server_busy: float | None = None  # `serve`'s share of one core during the storm
+
+
+async def login_storm(options: Options, wrk: str, tmp: Path) -> list[StormRound]:
+    """`sessionjwt serve --workers 1` with DEFAULT settings (argon2id at production cost);
+    per round, wrk on /auth/me for ``storm_seconds`` idle, then again while ``storm_logins``
+    clients log in back to back (each its own account). The only setting changed is the
+    per-address login limit (30/minute): every storm login comes from 127.0.0.1, and with the
+    limit most of them would be cheap 429s instead of argon2 verifications."""
+    data_dir = tmp / "data-storm"
+    env = serve_env(data_dir, SESSIONJWT_LOGIN_RATE_LIMIT_IP="1000000/minute")
+    settings = common.settings_from_env(env)
+    started = time.perf_counter()
+    token, _revoked = await mint_sessionjwt_tokens(settings)
+    accounts = [
+        (STORM_EMAIL.format(n), secrets.token_urlsafe(18)) for n in range(options.storm_logins)
+    ]
+    async with SessionJWT(settings) as auth:
+        await asyncio.gather(*(auth.register(email, password) for email, password in accounts))
+    print(
+        f"\nlogin storm: {len(accounts)} accounts registered at production argon2 cost in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    variant = VARIANTS["s"]
+    target = Target(variant, env, token, [Probe("no token", None, 401)])
+    headers = request_headers(variant, token)
+    rounds: list[StormRound] = []
+    with serve(target, tmp) as server:
+        verify(target, server)
+        url = server.url(ME)
+        if options.warmup:
+            await asyncio.to_thread(run_wrk, wrk, url, headers, options.warmup, options.connections)
+        for index in range(options.repeats):
+            idle = await asyncio.to_thread(
+                run_wrk, wrk, url, headers, options.storm_seconds, options.connections
+            )
+            round_ = await storm_round(options, wrk, server, accounts, headers, idle)
+            rounds.append(round_)
+            print(
+                f"  storm round {index + 1}/{options.repeats}  /auth/me idle p99 "
+                f"{idle.p99_ms:6.2f} ms ({idle.requests_per_s:,.0f} req/s), under the storm "
+                f"p99 {round_.storm.p99_ms:6.2f} ms ({round_.storm.requests_per_s:,.0f} req/s); "
+                f"{round_.logins_ok} logins ({round_.logins_ok / options.storm_seconds:.1f}/s), "
+                f"server {_percent(round_.server_busy)} of a core",
+                flush=True,
+            )
+        verify(target, server)
+    return rounds
+
+
+async def storm_round(
+    options: Options,
+    wrk: str,
+    server: common.Server,
+    accounts: Sequence[tuple[str, str]],
+    headers: Mapping[str, str],
+    idle: WrkRun,
+) -> StormRound:
+    stop = asyncio.Event()
+    outcome = StormRound(idle, idle)
+    limits = httpx.Limits(max_connections=len(accounts), max_keepalive_connections=len(accounts))
+
+    async def keep_logging_in(client: httpx.AsyncClient, email: str, password: str) -> None:
+        while not stop.is_set():
+            began = time.perf_counter()
+            answer = await client.post("/auth/login", json={"email": email, "password": password})
+            if answer.status_code == 200:
+                outcome.logins_ok += 1
+                outcome.login_ms.append((time.perf_counter() - began) * 1000)
+            else:
+                outcome.logins_other[answer.status_code] = (
+                    outcome.logins_other.get(answer.status_code, 0) + 1
+                )
+
+    async with httpx.AsyncClient(base_url=server.url(), limits=limits, timeout=60) as client:
+        loggers = [
+            asyncio.create_task(keep_logging_in(client, email, password))
+            for email, password in accounts
+        ]
+        await asyncio.sleep(0.5)  # every client has a login under way
+        before = tree_cpu_seconds(server.process.pid)
+        began = time.perf_counter()
+        outcome.storm = await asyncio.to_thread(
+            run_wrk, wrk, server.url(ME), headers, options.storm_seconds, options.connections
+        )
+        after, seconds = tree_cpu_seconds(server.process.pid), time.perf_counter() - began
+        stop.set()
+        await asyncio.gather(*loggers)
+    if before is not None and after is not None:
+        outcome.server_busy = (after - before) / seconds
+    return outcome
+
+
+def storm_report(options: Options, rounds: Sequence[StormRound]) -> int:
+    """The storm's verdict: median p99 under the storm over median idle p99, round by round."""
+    idle_p99 = statistics.median(r.idle.p99_ms for r in rounds)
+    storm_p99 = statistics.median(r.storm.p99_ms for r in rounds)
+    ratio = storm_p99 / idle_p99
+    per_round = " ".join(f"{r.storm.p99_ms / r.idle.p99_ms:.2f}" for r in rounds)
+    logins = [ms for r in rounds for ms in r.login_ms]
+    refused: dict[int, int] = {}
+    for r in rounds:
+        for status, count in r.logins_other.items():
+            refused[status] = refused.get(status, 0) + count
+    passed = ratio <= STORM_TARGET
+    print(
+        f"\nlogin storm: `sessionjwt serve --workers 1`, default settings (argon2id "
+        f"{Settings.model_fields['argon2_memory_cost_kib'].default} KiB, t="
+        f"{Settings.model_fields['argon2_time_cost'].default}, p="
+        f"{Settings.model_fields['argon2_parallelism'].default}), {options.storm_logins} "
+        f"concurrent logins, wrk -t{WRK_THREADS} -c{options.connections} "
+        f"-d{options.storm_seconds}s on /auth/me; medians of {len(rounds)} rounds"
+    )
+    print(
+        f"  /auth/me idle: p50 {statistics.median(r.idle.p50_ms for r in rounds):.2f} ms, p99 "
+        f"{idle_p99:.2f} ms, {statistics.median(r.idle.requests_per_s for r in rounds):,.0f} "
+        f"req/s; under the storm: p50 {statistics.median(r.storm.p50_ms for r in rounds):.2f} "
+        f"ms, p99 {storm_p99:.2f} ms, "
+        f"{statistics.median(r.storm.requests_per_s for r in rounds):,.0f} req/s"
+    )
+    if logins:
+        print(
+            f"  logins: {len(logins)} answered 200 "
+            f"({len(logins) / (len(rounds) * options.storm_seconds):.1f}/s), p50 "
+            f"{common.percentile(logins, 0.5):.0f} ms, p99 {common.percentile(logins, 0.99):.0f} ms"
+            + (f"; other answers {refused}" if refused else "")
+        )
+    print(
+        f"target /auth/me p99 under the login storm ≤ {STORM_TARGET}x idle: "
+        f"{'PASS' if passed else 'FAIL'}  [{ratio:.2f}x: {storm_p99:.2f} vs {idle_p99:.2f} ms]\n"
+        f"  storm/idle p99 round by round: {per_round}"
+    )
+    broken = any(r.idle.non_2xx or r.storm.non_2xx for r in rounds) or not logins
+    if broken:
+        print("ERROR login storm: non-2xx answers on /auth/me, or no login succeeded")
+        return 1
+    return 1 if options.check_target and not passed else 0
 
 
 if __name__ == "__main__":

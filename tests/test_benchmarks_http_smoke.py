@@ -263,3 +263,87 @@ def test_cookie_row_is_compared_with_bearer_round_by_round() -> None:
     assert "round by round: 0.98 0.95 1.03 (median 0.98)" in line
     far = bench.cookie_line({"b": target("b", [1000]), "bc": target("bc", [900])})
     assert far is not None and "NOT MET" in far
+
+
+def test_standalone_rows_run_sessionjwt_serve_and_c0_keeps_uvicorn_defaults() -> None:
+    assert bench.parse_options(["--variants", "s2,c0,s"]).variants == ("c0", "s", "s2")
+    options = bench.parse_options(["--storm-seconds", "0", "--storm-logins", "3"])
+    assert (options.storm_seconds, options.storm_logins) == (0, 3)
+    assert bench.parse_options([]).storm_seconds == bench.STORM_SECONDS == 10
+
+    serve1 = bench.server_command(bench.VARIANTS["s"], 1234)
+    assert serve1[1:] == [
+        *("-m", "sessionjwt.server.cli", "serve", "--port", "1234", "--workers", "1")
+    ]
+    assert bench.server_command(bench.VARIANTS["s2"], 1234)[-2:] == ["--workers", "2"]
+    c0 = bench.server_command(bench.VARIANTS["c0"], 1234)
+    assert "--no-access-log" not in c0 and "--log-level" not in c0  # uvicorn's defaults
+    assert "--no-access-log" in bench.server_command(bench.VARIANTS["c"], 1234)
+    assert bench.VARIANTS["s"].path == "/auth/me" and bench.VARIANTS["c0"].path == "/hello"
+
+
+async def test_standalone_row_is_the_service_on_default_settings(
+    tmp_path: Path, set_env: SetEnv
+) -> None:
+    """(s) as the benchmark prepares it: only the data directory is set, and the service's
+    app answers /auth/me with the token, 401 to every probe."""
+    from sessionjwt import Settings
+    from sessionjwt.server.app import create_app
+
+    async with contextlib.AsyncExitStack() as cleanup:
+        s, s2 = await bench.prepare(["s", "s2"], tmp_path, cleanup)
+    assert list(s.env) == ["SESSIONJWT_DATA_DIR"] and s.env == s2.env and s.token == s2.token
+    assert {probe.name for probe in s.probes} == {"no token", "tampered token", "revoked session"}
+
+    set_env(s.env)
+    assert (
+        Settings().argon2_memory_cost_kib == Settings.model_fields["argon2_memory_cost_kib"].default
+    )
+    async with serving(create_app(Settings())) as client:
+        answer = await client.get("/auth/me", headers=bench.request_headers(s.variant, s.token))
+        assert answer.status_code == 200, answer.text
+        assert bench.answered_as_expected(s.variant, answer)
+        for probe in s.probes:
+            refusal = await client.get(
+                "/auth/me", headers=bench.request_headers(s.variant, probe.token)
+            )
+            assert refusal.status_code == probe.status == 401, (probe.name, refusal.text)
+
+
+def _runs(key: str, rates: Sequence[float], us: float = 100.0) -> bench.Target:
+    runs = [
+        bench.Run(bench.WrkRun(rate, 1.0, 2.0, 1000, 0, None), 1.0, us * 1000 / 1e6, 0.0)
+        for rate in rates
+    ]
+    return bench.Target(bench.VARIANTS[key], {}, "token", [], runs)
+
+
+def test_service_targets_are_judged_on_medians_round_by_round() -> None:
+    by_key = {"s": _runs("s", [3000, 2400, 2600]), "c0": _runs("c0", [2000, 2000, 2000])}
+    line = bench.ratio_line("s", "c0", 1.2, by_key)
+    assert line is not None
+    text, passed = line
+    assert passed and "target (s) ≥ 1.2x (c0): PASS  [1.30x" in text
+    assert "round by round: 1.50 1.20 1.30 (median 1.30)" in text
+    assert bench.ratio_line("s2", "s", 1.4, by_key) is None  # (s2) not run
+    slow = bench.ratio_line("s", "c0", 1.4, by_key)
+    assert slow is not None and not slow[1] and "FAIL" in slow[0]
+
+
+def test_storm_report_compares_p99_under_the_storm_with_idle(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def wrk(p99: float) -> bench.WrkRun:
+        return bench.WrkRun(1000.0, 1.0, p99, 1000, 0, None)
+
+    rounds = [
+        bench.StormRound(wrk(10.0), wrk(15.0), 50, {}, [200.0] * 50),
+        bench.StormRound(wrk(12.0), wrk(30.0), 40, {429: 2}, [300.0] * 40),
+    ]
+    options = bench.parse_options(["--storm-seconds", "10", "--check-target"])
+    assert bench.storm_report(options, rounds) == 1  # median 22.5 ms vs 11 ms: 2.05x
+    out = capsys.readouterr().out
+    assert "≤ 2.0x idle: FAIL  [2.05x: 22.50 vs 11.00 ms]" in out
+    assert "round by round: 1.50 2.50" in out and "other answers {429: 2}" in out
+    rounds[1] = bench.StormRound(wrk(12.0), wrk(20.0), 40, {}, [300.0] * 40)
+    assert bench.storm_report(options, rounds) == 0
