@@ -176,17 +176,45 @@ async def test_the_wait_for_acknowledgements_is_in_the_metrics(
     namespace = f"sjtest-ackmetrics-{secrets.token_hex(4)}"
     settings = make_settings(tmp_path, redis_url=redis_url, redis_namespace=namespace)
     here = SessionJWT(settings, clock=clock)
-    app = create_app(auth=here)  # built first: it holds the event loop longer than a lease
+    app = create_app(auth=here)  # built before the feed starts: it takes longer than a lease
     async with here, SessionJWT(settings, clock=clock):
         await here.register("alice@example.com", PASSWORD)
         pair = await here.login("alice@example.com", PASSWORD)
         await here.revoke_session(pair.session_id)
-        await asyncio.sleep(0.1)  # a few heartbeats: the lease is renewed and held
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            await http.get("/healthz")  # the first request sets up lazily, for longer than a lease
+            await asyncio.sleep(0.1)  # a few heartbeats: the lease is renewed and held
             metrics = await scrape(http)
     name = "sessionjwt_feed_announce_wait_seconds"
     assert value(metrics, f"{name}_count", outcome="acknowledged") == 1
     assert value(metrics, f"{name}_count", outcome="lease_expired") == 0
     assert 0 < value(metrics, f"{name}_sum", outcome="acknowledged") < 0.1
     assert value(metrics, "sessionjwt_feed_trusting") == 1
+
+
+@pytest.mark.redis
+async def test_a_stalled_event_loop_reads_the_store_until_its_lease_is_renewed(
+    tmp_path: Path, clock: ManualClock, redis_url: str
+) -> None:
+    """Past its lease a process cannot vouch for memory (a revoke may be waiting unread in
+    its socket), so the check asks the store; memory itself is kept, since the subscription
+    stayed up and delivers in order, and serves again once a heartbeat is heard back."""
+    namespace = f"sjtest-stall-{secrets.token_hex(4)}"
+    settings = make_settings(tmp_path, redis_url=redis_url, redis_namespace=namespace)
+    async with SessionJWT(settings, clock=clock) as here:
+        await here.register("alice@example.com", PASSWORD)
+        pair = await here.login("alice@example.com", PASSWORD)
+        await here.check(pair.access_token)
+        misses = here.checker.stats.misses
+        await here.check(pair.access_token)
+        assert here.checker.stats.misses == misses  # warm: from memory
+
+        time.sleep(settings.feed_stale_after.total_seconds() * 1.5)  # noqa: ASYNC251 - the stall
+        await here.check(pair.access_token)
+        assert here.checker.stats.misses == misses + 1, "a lapsed lease answered from memory"
+        assert len(here.cache) == 1, "a lapse dropped memory that was still current"
+
+        await asyncio.sleep(settings.feed_stale_after.total_seconds())  # heartbeats heard again
+        await here.check(pair.access_token)
+        assert here.checker.stats.misses == misses + 1

@@ -5,7 +5,8 @@ Warm cost is two dictionary look-ups and a shared-memory read:
 1. the exact token string was fully verified before (signature, header policy, claims) →
    its parsed claims; only ``exp`` is re-judged. Equal strings are equal tokens, so nothing
    an attacker can change gets past this look-up;
-2. the invalidation feed has nothing new → the in-process liveness entry for ``sid`` is current;
+2. the invalidation feed has nothing new and vouches for memory → the in-process liveness
+   entry for ``sid`` is current (else the store answers, see :mod:`.liveness.feed`);
 3. the entry says live → the principal. Last-seen is bumped in memory and flushed in batches.
 
 A cold look-up loads the session and its user from the store; if the store cannot answer the
@@ -32,7 +33,7 @@ from sessionjwt.errors import (
     UnknownSigningKey,
 )
 from sessionjwt.liveness.cache import LiveEntry, LivenessCache
-from sessionjwt.liveness.feed import InvalidationFeed
+from sessionjwt.liveness.feed import InvalidationFeed, Memory
 from sessionjwt.principal import Principal
 from sessionjwt.sessions.model import liveness_error
 from sessionjwt.sessions.store import SessionStore
@@ -86,9 +87,13 @@ class RequestChecker:
             raise
 
         try:
-            if self._feed.changed():
-                self._cache.clear()
-            entry = self._cache.sessions.get(claims.sid)
+            memory = self._feed.changed()
+            if memory:
+                if memory != Memory.BYPASS:
+                    self._cache.clear()
+                entry = None  # the store answers this one
+            else:
+                entry = self._cache.sessions.get(claims.sid)
             if entry is None or entry.user.stale:
                 stats.misses += 1
                 entry = await self._load(claims.sid)

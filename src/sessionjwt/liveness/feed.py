@@ -1,16 +1,27 @@
 """The invalidation-feed seam: how a write in one process reaches the liveness state of others.
 
 Two duties. ``announce`` is awaited by every liveness-relevant write after its commit and
-before the write call returns. ``changed`` is called by every request check: True means the
-process must drop what it holds in memory and ask the store again. A feed that cannot vouch
-for being current (disconnected, silent too long) answers True on every call, so that each
-check goes to the store until the feed is back.
+before the write call returns. ``changed`` is called by every request check and answers a
+:class:`Memory` (falsy when memory is current, so the warm path tests one truth value):
+``DROP`` — something may have been missed, forget everything and ask the store again;
+``BYPASS`` — the feed cannot vouch for being current right now (its lease lapsed: a stalled
+event loop, a silent link), so this check asks the store, but what memory holds stays, since
+messages on a live subscription still arrive in order and are applied before trust returns.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Literal, Protocol
+
+
+class Memory(IntEnum):
+    """What a request check may do with the process's liveness memory (see the module)."""
+
+    CURRENT = 0
+    DROP = 1
+    BYPASS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +84,9 @@ _DISABLED: dict[str, bool | None] = {"": None, "d": True, "e": False}
 
 
 class InvalidationFeed(Protocol):
-    def changed(self) -> bool:
-        """True when this process can no longer trust its in-memory liveness state."""
+    def changed(self) -> Memory | bool:
+        """Falsy while memory is current; else ``DROP`` (True counts as ``DROP``) or
+        ``BYPASS``."""
         ...
 
     async def announce(self, change: Invalidation) -> None:

@@ -52,7 +52,7 @@ from sessionjwt.liveness.acknowledgement import (
     decode_registry_entry,
     encode_registry_entry,
 )
-from sessionjwt.liveness.feed import Invalidation
+from sessionjwt.liveness.feed import Invalidation, Memory
 
 logger = logging.getLogger("sessionjwt.feed")
 HEARTBEAT_PREFIX = "h:"
@@ -62,6 +62,9 @@ CLOSE_TIMEOUT_S = 2.0
 MAX_UNANNOUNCED = 10_000
 REGISTRY_FORGET_MS = 60_000  # entries of members gone this long are pruned by any heartbeat
 ACK_BATCH = 256
+# Bound once: ``changed`` runs on every request check.
+_CURRENT, _DROP, _BYPASS = Memory.CURRENT, Memory.DROP, Memory.BYPASS
+_monotonic = time.monotonic
 
 # KEYS: registry, channel. ARGV: registry entry, lease in ms, heartbeat message.
 # The entry expires (on Redis's clock) no earlier than the lease it renews, since the script
@@ -148,13 +151,13 @@ class RedisFeed:
 
     # -- the per-request question ----------------------------------------------------------
 
-    def changed(self) -> bool:
-        if time.monotonic() > self._trusted_until:
-            return True  # lease lapsed: memory cannot be vouched for, every check reads the store
+    def changed(self) -> Memory:
+        if _monotonic() > self._trusted_until:
+            return _BYPASS  # lease lapsed (or no subscription): every check reads the store
         if self._resubscribed:
             self._resubscribed = False
-            return True
-        return False
+            return _DROP
+        return _CURRENT
 
     def keys_changed(self) -> bool:
         changed, self._keys_changed = self._keys_changed, False

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sessionjwt.errors import InvalidToken, SessionRevoked
-from sessionjwt.liveness.feed import Invalidation
+from sessionjwt.liveness.feed import Invalidation, Memory
 from sessionjwt.principal import Principal
 from sessionjwt.resource_server.introspection import IntrospectionClient
 from sessionjwt.tokens.claims import AccessClaims
@@ -53,7 +53,7 @@ class Liveness(Protocol):
 
 
 class FeedLike(Protocol):
-    def changed(self) -> bool: ...
+    def changed(self) -> Memory | bool: ...
 
     async def start(self) -> None: ...
 
@@ -190,8 +190,11 @@ class FeedLiveness:
         self.feed = feed
 
     async def principal(self, token: str, claims: AccessClaims) -> Principal:
-        if self.feed.changed():
-            self.memory.forget_all()  # stale or just resubscribed: ask the issuer
+        memory = self.feed.changed()
+        if memory:
+            if memory != Memory.BYPASS:
+                self.memory.forget_all()  # just resubscribed: messages may have been missed
+            return await self._introspect(token, claims)  # lease lapsed: ask the issuer
         known = self.memory.sessions.get(claims.sid)
         if known is None:
             return await self._introspect(token, claims)
