@@ -31,3 +31,40 @@ def test_benchmark_runs_and_shows_revocation_is_immediate(
         assert row in output, row
     assert "revocation seen by next check: yes" in output
     assert "revocation seen by the other instances' next checks: yes" in output
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_visibility_benchmark_counts_next_requests_after_returned_revokes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """benchmarks/visibility.py end to end, tiny: two instances, then two workers."""
+    from benchmarks import visibility
+
+    from tests import backends
+
+    reason = backends.postgres_unavailable_reason() or backends.redis_unavailable_reason()
+    if reason is not None:
+        if backends.IN_CI:
+            pytest.fail(f"CI=true but {reason}", pytrace=False)
+        pytest.skip(reason)
+
+    code = visibility.main(["--revokes", "8", "--instances", "2", "--cut-interval", "0.02"])
+
+    output = capsys.readouterr().out
+    assert code == 0, output
+    for line in (
+        "2 `sessionjwt serve` processes on one PostgreSQL database",
+        "== healthy, 2 instances: ",
+        "== cut, 2 instances, instance 1's Redis connections cut: ",
+        "== workers, `serve --workers 2` on SQLite: ",
+        "next requests accepted after the revoke returned: 0 of ",
+        "baseline (warm GET /auth/me alone, same connection, just before): p50",
+        "added by the revoke (revoke - baseline, per revoke): p50",
+        "revoke / baseline, per revoke: p50",
+        "healthy: accepted next requests 0 (target 0), added revoke latency p99",
+        "cut: accepted next requests 0 (target 0): PASS",
+        "workers: accepted next requests 0 (target 0), added revoke latency p99",
+    ):
+        assert line in output, line
+    assert " 0 other" in output and "other e.g." not in output
