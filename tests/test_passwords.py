@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import unicodedata
 from pathlib import Path
 
@@ -10,7 +12,12 @@ from argon2 import PasswordHasher
 
 from sessionjwt import InvalidCredentials, ManualClock, SessionJWT
 from sessionjwt.errors import WeakPassword
-from sessionjwt.passwords import PasswordPolicy, common_passwords
+from sessionjwt.passwords import (
+    HASHING_NICENESS,
+    PasswordHashing,
+    PasswordPolicy,
+    common_passwords,
+)
 from tests.conftest import PASSWORD, make_settings
 
 
@@ -76,3 +83,40 @@ async def test_hash_is_upgraded_on_login_when_parameters_change(
         assert upgraded.password_hash.startswith("$argon2id$")
         PasswordHasher().verify(upgraded.password_hash, PASSWORD)
         await new.login("alice@example.com", PASSWORD)
+
+
+def _niceness(native_id: int) -> int:
+    """A thread's nice value, from /proc (field 19 of its stat line)."""
+    stat = Path(f"/proc/self/task/{native_id}/stat").read_text()
+    return int(stat.rpartition(")")[2].split()[16])
+
+
+async def test_hashing_runs_at_most_threads_at_once_at_the_lowest_priority() -> None:
+    """A login storm must not take the CPU from the request checks on the event loop."""
+    hashing = PasswordHashing(time_cost=2, memory_cost_kib=8192, parallelism=1, threads=2)
+    earlier = set(threading.enumerate())  # other services' idle pools, from earlier tests
+    seen_threads: set[int] = set()
+    busiest = 0
+    running = True
+
+    async def watch() -> None:
+        nonlocal busiest
+        while running:
+            pool = [
+                t
+                for t in threading.enumerate()
+                if t.name.startswith("sessionjwt-argon2") and t not in earlier
+            ]
+            busiest = max(busiest, len(pool))
+            seen_threads.update(t.native_id for t in pool if t.native_id is not None)
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(watch())
+    hashes = await asyncio.gather(*(hashing.hash(f"password number {n}") for n in range(8)))
+    running = False
+    await watcher
+    assert len(set(hashes)) == 8
+    for n, password_hash in enumerate(hashes):
+        assert (await hashing.verify(password_hash, f"password number {n}"))[0]
+    assert busiest == 2, f"{busiest} hashing threads at once"
+    assert {_niceness(tid) for tid in seen_threads} == {HASHING_NICENESS}  # Linux, as CI

@@ -137,7 +137,10 @@ class SessionJWT:
             settings.password_min_length, settings.password_max_length
         )
         self.hashing = PasswordHashing(
-            settings.argon2_time_cost, settings.argon2_memory_cost_kib, settings.argon2_parallelism
+            settings.argon2_time_cost,
+            settings.argon2_memory_cost_kib,
+            settings.argon2_parallelism,
+            threads=settings.password_hashing_threads,
         )
         backoff_policy = BackoffPolicy(
             base=settings.login_backoff_base.total_seconds(),

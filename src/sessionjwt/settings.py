@@ -189,6 +189,13 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
+    password_hashing_threads: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Password hashes computed at once per process, at the lowest CPU "
+        "priority; further logins queue. Memory: this many times argon2_memory_cost_kib.",
+    )
 
     login_rate_limit_ip: str = "30/minute"
     login_failures_per_account: str = Field(
