@@ -65,7 +65,10 @@ class CheckStats:
 
 # Upper bounds in seconds for how long a revoke waited for the other processes: about a
 # millisecond when every member acknowledges, a lease (100 ms by default) when one is silent.
-ANNOUNCE_BUCKETS = (0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+ANNOUNCE_BUCKETS = (
+    *(0.000_5, 0.001, 0.002, 0.003, 0.005, 0.007_5, 0.01, 0.02, 0.05),
+    *(0.075, 0.1, 0.105, 0.11, 0.2, 0.5, 1.0, 1.005),  # 105 ms: the default lease + margin
+)
 
 
 class Durations:
