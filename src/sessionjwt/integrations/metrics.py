@@ -46,14 +46,10 @@ class SessionJWTCollector(Collector):
             checks.add_metric([code], count)
         yield checks
 
-        cumulative, buckets = 0, []
-        for bound, count in zip((*LATENCY_BUCKETS, float("inf")), stats.buckets, strict=True):
-            cumulative += count
-            buckets.append((_bound(bound), cumulative))
         yield HistogramMetricFamily(
             f"{PREFIX}_check_duration_seconds",
             "Request-check latency at the HTTP edge (guard and dependency).",
-            buckets=buckets,
+            buckets=_cumulative(LATENCY_BUCKETS, stats.buckets),
             sum_value=stats.latency_sum,
         )
 
@@ -132,10 +128,7 @@ def _announce_waits(auth: SessionJWT) -> Iterator[Metric]:
         labels=["outcome"],
     )
     for outcome, durations in sorted(waits.items()):
-        cumulative, buckets = 0, []
-        for bound, count in zip((*durations.bounds, float("inf")), durations.buckets, strict=True):
-            cumulative += count
-            buckets.append((_bound(bound), cumulative))
+        buckets = _cumulative(durations.bounds, durations.buckets)
         family.add_metric([str(outcome)], buckets, sum_value=durations.total)
     yield family
     yield GaugeMetricFamily(
@@ -143,6 +136,15 @@ def _announce_waits(auth: SessionJWT) -> Iterator[Metric]:
         "1 while this process's lease holds and its memory may answer checks.",
         value=1.0 if getattr(auth.feed, "trusting", False) else 0.0,
     )
+
+
+def _cumulative(bounds: tuple[float, ...], counts: list[int]) -> list[tuple[str, float]]:
+    """Per-bucket counts (the last one +Inf) as Prometheus's cumulative ``le`` buckets."""
+    cumulative, buckets = 0, []
+    for bound, count in zip((*bounds, float("inf")), counts, strict=True):
+        cumulative += count
+        buckets.append((_bound(bound), float(cumulative)))
+    return buckets
 
 
 def _bound(bound: float) -> str:
