@@ -8,6 +8,8 @@ escalating-delay strategy, hence redis-py directly; ``EXPIRE`` only collects gar
 
 from __future__ import annotations
 
+import logging
+
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, WatchError
 
@@ -15,6 +17,7 @@ from sessionjwt.backoff import BackoffPolicy
 from sessionjwt.errors import StoreUnavailable
 
 MAX_TRANSACTION_ATTEMPTS = 5
+logger = logging.getLogger(__name__)
 
 
 class RedisBackoff:
@@ -50,15 +53,16 @@ class RedisBackoff:
                     except WatchError:
                         continue  # another attempt on this pair got in first: decide again
         except RedisError as error:
-            raise _unavailable() from error
+            raise _unavailable(error) from error
         return 1.0  # persistent contention on one pair is a burst: ask it to come back
 
     async def reset(self, key: str) -> None:
         try:
             await self._redis.delete(f"{self._prefix}:{key}")
         except RedisError as error:
-            raise _unavailable() from error
+            raise _unavailable(error) from error
 
 
-def _unavailable() -> StoreUnavailable:
+def _unavailable(cause: RedisError) -> StoreUnavailable:
+    logger.warning("backoff store refused the attempt: %s: %s", type(cause).__name__, cause)
     return StoreUnavailable("The rate-limit store is unavailable; retry shortly.")

@@ -9,6 +9,7 @@ user who knows their password from signing in by merely trying.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import Counter
@@ -23,6 +24,8 @@ from limits.errors import StorageError
 from limits.storage import storage_from_string
 
 from sessionjwt.errors import RateLimited, StoreUnavailable
+
+logger = logging.getLogger(__name__)
 
 
 class Throttle:
@@ -77,4 +80,8 @@ def _fail_closed() -> Iterator[None]:
     try:
         yield
     except (StorageError, ConnectionError, OSError, TimeoutError) as error:
+        # The cause is what an operator needs (timeout? refused? killed?); it names the
+        # host at most, never a credential or a counter key.
+        cause = error.__cause__ or error
+        logger.warning("rate-limit store refused the attempt: %s: %s", type(cause).__name__, cause)
         raise StoreUnavailable("The rate-limit store is unavailable; retry shortly.") from error

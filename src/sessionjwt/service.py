@@ -158,7 +158,9 @@ class SessionJWT:
             from sessionjwt.backoff_redis import RedisBackoff
 
             pool = ConnectionPool.from_url(
-                settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0
+                settings.redis_url,
+                socket_timeout=settings.redis_timeout.total_seconds(),
+                socket_connect_timeout=settings.redis_timeout.total_seconds(),
             )
             self.throttle = Throttle(
                 f"async+{settings.redis_url}",

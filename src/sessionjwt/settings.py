@@ -103,6 +103,13 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
         description="Prefix of the pub/sub channel and rate-limit keys in Redis.",
     )
+    redis_timeout: Duration = Field(
+        default=timedelta(seconds=3),
+        gt=timedelta(0),
+        description="With Redis: how long a rate-limit or backoff command may take before "
+        "the attempt is refused with 503 (fail closed). Generous, because a busy host "
+        "must not turn into refusals; a refused connection fails at once anyway.",
+    )
     invalidation: Literal["auto", "host", "redis"] = Field(
         default="auto",
         description="How a revoke reaches other processes: `redis` (many hosts), `host` (a "
