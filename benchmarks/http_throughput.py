@@ -97,8 +97,8 @@ from tests import backends
 
 from benchmarks import common, http_apps
 from sessionjwt import SessionJWT, Settings
-from sessionjwt.cookies import SECURE_NAMES
 from sessionjwt.db.migrate import upgrade
+from sessionjwt.web.cookies import SECURE_NAMES
 
 TARGET_RATIO = 0.75  # the target: (b) ≥ 0.75 x (a), and above every other row
 EMAIL = "http-bench@example.com"

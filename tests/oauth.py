@@ -9,9 +9,9 @@ from urllib.parse import quote_plus
 import httpx
 
 from sessionjwt import SessionJWT
-from sessionjwt.clients import hash_client_secret
 from sessionjwt.clock import to_datetime
 from sessionjwt.db.tables import clients
+from sessionjwt.oauth.clients import hash_client_secret
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 # The client of the RFCs' examples: "Authorization: Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW".

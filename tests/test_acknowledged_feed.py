@@ -20,10 +20,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from sessionjwt import ManualClock, SessionJWT
-from sessionjwt.liveness.acknowledgement import CLOCK_MARGIN_S, Announcement, Outcome
-from sessionjwt.liveness.feed import Invalidation
-from sessionjwt.liveness.redis_feed import RedisFeed
 from sessionjwt.server.app import create_app
+from sessionjwt.sessions.liveness.acknowledgement import CLOCK_MARGIN_S, Announcement, Outcome
+from sessionjwt.sessions.liveness.feed import Invalidation
+from sessionjwt.sessions.liveness.redis_feed import RedisFeed
 from tests.conftest import PASSWORD, make_settings
 from tests.ops import scrape, value
 

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from sessionjwt import ManualClock, SessionJWT, Settings
-from sessionjwt.clients import hash_client_secret
 from sessionjwt.db.tables import clients
 from sessionjwt.errors import ClientNotFound, InvalidClient, InvalidClientName
+from sessionjwt.oauth.clients import hash_client_secret
 from tests.conftest import register_and_login
 from tests.oauth import active, assert_oauth_error, introspect
 from tests.test_cli import cli

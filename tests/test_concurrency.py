@@ -31,7 +31,7 @@ async def login(client: httpx.AsyncClient) -> httpx.Response:
 
 async def login_from(app: FastAPI, peer: str) -> httpx.Response:
     """Parallel logins come from different devices: a burst at one account from one
-    address is held back like a burst of guesses (see sessionjwt.backoff)."""
+    address is held back like a burst of guesses (see sessionjwt.accounts.backoff)."""
     async with connect(app, peer) as device:
         return await login(device)
 

@@ -20,11 +20,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sessionjwt import ManualClock, SessionJWT, Settings
-from sessionjwt.cookies import CookieTransport, safe_next
 from sessionjwt.errors import ReauthenticationRequired, SessionRevoked
-from sessionjwt.integrations.starlette import GuardMiddleware
-from sessionjwt.issue import TokenPair
 from sessionjwt.server.app import create_app
+from sessionjwt.sessions.issue import TokenPair
+from sessionjwt.web.cookies import CookieTransport, safe_next
+from sessionjwt.web.guard import GuardMiddleware
 from tests.conftest import PASSWORD, make_settings
 
 ORIGIN = "https://auth.example.test"

@@ -15,9 +15,9 @@ import pytest
 import redis
 
 from sessionjwt.errors import StoreUnavailable
-from sessionjwt.liveness.cache import LivenessCache
-from sessionjwt.liveness.feed import Invalidation
-from sessionjwt.liveness.redis_feed import RedisFeed
+from sessionjwt.sessions.liveness.cache import LivenessCache
+from sessionjwt.sessions.liveness.feed import Invalidation
+from sessionjwt.sessions.liveness.redis_feed import RedisFeed
 from tests.cluster.harness import throwaway_redis_server
 
 pytestmark = pytest.mark.redis

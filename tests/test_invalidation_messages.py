@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from sessionjwt.errors import AccountDisabled, SessionRevoked
-from sessionjwt.liveness.cache import LivenessCache
-from sessionjwt.liveness.feed import Invalidation
+from sessionjwt.sessions.liveness.cache import LivenessCache
+from sessionjwt.sessions.liveness.feed import Invalidation
 from sessionjwt.sessions.model import SessionRecord, liveness_error
 from tests.records import session_record, user_state
 

@@ -25,8 +25,8 @@ from sessionjwt.errors import (
     SessionJWTError,
     SessionRevoked,
 )
+from sessionjwt.keys.ring import KeyRing
 from sessionjwt.server.app import create_app
-from sessionjwt.tokens.keys import KeyRing
 from tests.conftest import PASSWORD
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from sessionjwt import ConfigurationError, ManualClock, SessionJWT, Settings
 from sessionjwt.db.tables import signing_keys
-from sessionjwt.tokens.masterkey import load_or_create_master_key
+from sessionjwt.keys.subkeys import load_or_create_master_key
 from tests.conftest import AUDIENCE, ISSUER, PASSWORD, make_settings
 
 
@@ -152,7 +152,7 @@ def test_identifiers_operators_type_never_look_like_options() -> None:
     """One raw base64url draw in 64 starts with '-', which a command line reads as an option
     (`sessionjwt keys retire -dNx…`): kids, session ids and client ids never do."""
     from sessionjwt.identifiers import new_identifier
-    from sessionjwt.tokens.keys import new_kid
+    from sessionjwt.keys.ring import new_kid
     from sessionjwt.tokens.refresh_token import new_session_id
 
     drawn = [make() for make in (new_kid, new_session_id) for _ in range(3000)]

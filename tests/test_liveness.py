@@ -16,8 +16,8 @@ from sessionjwt.errors import (
     StoreUnavailable,
     TokenExpired,
 )
-from sessionjwt.issue import TokenPair
-from sessionjwt.liveness.cache import LivenessCache
+from sessionjwt.sessions.issue import TokenPair
+from sessionjwt.sessions.liveness.cache import LivenessCache
 from tests.conftest import PASSWORD, bearer
 from tests.records import session_record, user_state
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from sessionjwt import ManualClock, SessionJWT, Settings
-from sessionjwt.backoff import BackoffPolicy
-from sessionjwt.backoff_redis import RedisBackoff
+from sessionjwt.accounts.backoff import BackoffPolicy
+from sessionjwt.accounts.backoff_redis import RedisBackoff
 from sessionjwt.errors import StoreUnavailable
 from sessionjwt.server.app import create_app
 from tests.cluster.harness import ThrowawayRedis

@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 from sessionjwt import ConfigurationError, ManualClock, SessionJWT, Settings
-from sessionjwt.masterkeys import generate_master_key, load_master_keys, master_key_id
+from sessionjwt.keys.master import generate_master_key, load_master_keys, master_key_id
 from tests.conftest import make_settings
 from tests.secret_servers import login_and_check, moto_server
 

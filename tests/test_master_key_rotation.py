@@ -18,13 +18,13 @@ from sqlalchemy import select, update
 
 from sessionjwt import ConfigurationError, ManualClock, SessionJWT, Settings
 from sessionjwt.db.tables import sealed_secrets, signing_keys
-from sessionjwt.masterkeys import (
+from sessionjwt.keys.master import (
     MasterKeys,
     generate_master_key,
     master_key_id,
     parse_master_key,
 )
-from sessionjwt.tokens.rewrap import rewrap, rows_by_master_key
+from sessionjwt.keys.rewrap import rewrap, rows_by_master_key
 from tests.conftest import make_settings
 from tests.secret_servers import login_and_check
 

@@ -17,15 +17,15 @@ import pytest
 from pydantic import ValidationError
 
 from sessionjwt import ConfigurationError, ManualClock, SessionJWT
-from sessionjwt.masterkeys import (
+from sessionjwt.keys.master import (
     ENV_SOURCE_WARNING,
     MasterKeys,
     generate_master_key,
     load_master_keys,
     master_key_id,
 )
-from sessionjwt.masterkeys.env import EnvSource
-from sessionjwt.masterkeys.file import FileSource
+from sessionjwt.keys.master.env import EnvSource
+from sessionjwt.keys.master.file import FileSource
 from tests.conftest import make_settings
 from tests.secret_servers import login_and_check
 

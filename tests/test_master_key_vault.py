@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from sessionjwt import ConfigurationError, ManualClock, SessionJWT, Settings
-from sessionjwt.masterkeys import generate_master_key, load_master_keys, master_key_id
+from sessionjwt.keys.master import generate_master_key, load_master_keys, master_key_id
 from tests.conftest import make_settings
 from tests.secret_servers import FakeKvV2, login_and_check
 

@@ -12,7 +12,7 @@ from sessionjwt import ClientInfo, ConfigurationError, ManualClock, SessionJWT, 
 from sessionjwt.db.migrate import upgrade
 from sessionjwt.db.tables import audit_events, sessions
 from sessionjwt.errors import SessionRevoked, StoreUnavailable
-from sessionjwt.liveness.redis_feed import RedisFeed
+from sessionjwt.sessions.liveness.redis_feed import RedisFeed
 from tests import backends
 from tests.conftest import PASSWORD, make_settings
 

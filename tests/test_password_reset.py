@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from sessionjwt import ManualClock, SessionJWT, Settings
-from sessionjwt.audit_query import AuditFilter
+from sessionjwt.audit.query import AuditFilter
 from sessionjwt.db.tables import audit_events
 from tests.conftest import PASSWORD, bearer, make_settings, register_and_login
 from tests.leaks import SecretBag, every_log_line

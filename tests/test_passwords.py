@@ -11,13 +11,13 @@ import pytest
 from argon2 import PasswordHasher
 
 from sessionjwt import InvalidCredentials, ManualClock, SessionJWT
-from sessionjwt.errors import WeakPassword
-from sessionjwt.passwords import (
+from sessionjwt.accounts.passwords import (
     HASHING_NICENESS,
     PasswordHashing,
     PasswordPolicy,
     common_passwords,
 )
+from sessionjwt.errors import WeakPassword
 from tests.conftest import PASSWORD, make_settings
 
 

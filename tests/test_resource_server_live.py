@@ -24,9 +24,9 @@ import httpx
 import pytest
 
 from sessionjwt.errors import SessionRevoked, StoreUnavailable
-from sessionjwt.liveness.redis_feed import RedisFeed
 from sessionjwt.resource_server import ResourceServer, ResourceServerConfig
 from sessionjwt.resource_server.liveness import FeedLiveness
+from sessionjwt.sessions.liveness.redis_feed import RedisFeed
 from tests.cluster.harness import Cluster, Instance, free_port, login, register, unique_email
 from tests.conftest import bearer
 

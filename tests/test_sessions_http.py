@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from sessionjwt import ManualClock, SessionJWT, Settings
-from sessionjwt.passwords import common_passwords
+from sessionjwt.accounts.passwords import common_passwords
 from sessionjwt.server.app import create_app
 from tests.conftest import PASSWORD, bearer, make_settings, register_and_login
 

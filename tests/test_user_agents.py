@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sessionjwt.user_agents import UNKNOWN, _describe, describe
+from sessionjwt.web.pages.user_agents import UNKNOWN, _describe, describe
 
 CHROME_LINUX = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "

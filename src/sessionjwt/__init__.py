@@ -18,11 +18,11 @@ from sessionjwt.errors import (
     StoreUnavailable,
     TokenExpired,
 )
-from sessionjwt.issue import TokenPair
+from sessionjwt.facade import SessionJWT
 from sessionjwt.principal import Principal
-from sessionjwt.public import public
-from sessionjwt.service import SessionJWT
+from sessionjwt.sessions.issue import TokenPair
 from sessionjwt.settings import Settings
+from sessionjwt.web.public import public
 
 __all__ = [
     "AccountDisabled",

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from sessionjwt.liveness.acknowledgement import MAX_LEASE_S
+from sessionjwt.sessions.liveness.acknowledgement import MAX_LEASE_S
 
 SigningAlgorithm = Literal["EdDSA", "ES256", "PS256", "RS256", "HS256"]
 MasterKeySourceName = Literal["file", "env", "vault", "aws-ssm", "aws-secrets-manager"]
@@ -355,7 +355,7 @@ class Settings(BaseSettings):
     def _names_not_keys(cls, value: list[str]) -> list[str]:
         """A key pasted where its *name* belongs would end up in error messages: refuse it,
         without repeating it."""
-        from sessionjwt.masterkeys.keyset import looks_like_a_key
+        from sessionjwt.keys.master.keyset import looks_like_a_key
 
         if any(looks_like_a_key(reference) for reference in value):
             raise ValueError(

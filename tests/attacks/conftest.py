@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from sessionjwt import SessionJWT
-from sessionjwt.tokens.keys import SigningKey
+from sessionjwt.keys.ring import SigningKey
 from tests.attacks.expect import Victim
 from tests.conftest import bearer, register_and_login
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from jwt.algorithms import get_default_algorithms
 
-from sessionjwt.tokens.keys import SigningKey
+from sessionjwt.keys.ring import SigningKey
 
 
 def b64url(data: bytes) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sessionjwt.tokens.keys import SigningKey
+from sessionjwt.keys.ring import SigningKey
 from tests.attacks.expect import Victim, assert_attack_refused
 from tests.attacks.forge import segment
 

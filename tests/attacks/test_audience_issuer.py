@@ -11,7 +11,7 @@ import json
 import httpx
 import pytest
 
-from sessionjwt.tokens.keys import SigningKey
+from sessionjwt.keys.ring import SigningKey
 from tests.attacks.conftest import sign_in
 from tests.attacks.expect import (
     Victim,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import httpx
 
-from sessionjwt.tokens.keys import SigningKey
+from sessionjwt.keys.ring import SigningKey
 from tests.attacks.conftest import sign_in
 from tests.attacks.expect import Victim, assert_victim_unharmed
 from tests.conftest import bearer

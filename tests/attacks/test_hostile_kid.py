@@ -11,7 +11,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from sessionjwt.tokens.keys import SigningKey
+from sessionjwt.keys.ring import SigningKey
 from tests.attacks.expect import (
     Victim,
     assert_attack_refused,

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from sessionjwt.tokens.keys import SigningKey
+from sessionjwt.keys.ring import SigningKey
 from tests.attacks.expect import Victim, assert_attack_refused
 from tests.attacks.forge import b64url, segment, server_header, sign, sign_as_server
 

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from sessionjwt import Settings
-from sessionjwt.tokens.keys import SigningKey
+from sessionjwt.keys.ring import SigningKey
 from tests.attacks.expect import Victim, assert_attack_refused, assert_signed_in
 from tests.attacks.forge import b64url, segment, server_header, sign_as_server
 from tests.conftest import make_settings

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import httpx
 
-from sessionjwt.tokens.keys import SigningKey
+from sessionjwt.keys.ring import SigningKey
 from tests.attacks.conftest import sign_in
 from tests.attacks.expect import (
     Victim,

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from sessionjwt import ManualClock, Settings
-from sessionjwt.tokens.keys import SigningKey
+from sessionjwt.keys.ring import SigningKey
 from tests.attacks.expect import (
     Victim,
     assert_attack_refused,

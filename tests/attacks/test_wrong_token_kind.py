@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from sessionjwt import Settings
-from sessionjwt.tokens.keys import SigningKey
+from sessionjwt.keys.ring import SigningKey
 from tests.attacks.expect import (
     Victim,
     assert_attack_refused,

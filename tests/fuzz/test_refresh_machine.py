@@ -36,7 +36,7 @@ from sessionjwt.errors import (
     SessionRevoked,
     TokenExpired,
 )
-from sessionjwt.issue import TokenPair
+from sessionjwt.sessions.issue import TokenPair
 from tests.conftest import PASSWORD, T0, make_settings
 
 EXAMPLES = 40

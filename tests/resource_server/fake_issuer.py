@@ -19,8 +19,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from sessionjwt.errors import SessionJWTError
+from sessionjwt.keys.ring import KeyRing, SigningKey, build_key, generate_private_bytes, new_kid
 from sessionjwt.tokens.access import AccessTokenCodec, AccessTokenPolicy
-from sessionjwt.tokens.keys import KeyRing, SigningKey, build_key, generate_private_bytes, new_kid
 
 ISSUER = "https://auth.rs.test"
 AUDIENCE = "https://orders.rs.test"

@@ -11,9 +11,9 @@ import pytest
 from jwt.algorithms import OKPAlgorithm
 
 from sessionjwt.errors import InvalidToken, StoreUnavailable
+from sessionjwt.keys.ring import KeyRing
 from sessionjwt.resource_server import config as rs_config
 from sessionjwt.resource_server.jwks import max_age, parse_jwks
-from sessionjwt.tokens.keys import KeyRing
 from tests.attacks.forge import b64url, segment, split
 from tests.resource_server.conftest import RSFactory, wait_until
 from tests.resource_server.fake_issuer import CountingServer, FakeIssuer, make_key
@@ -141,7 +141,7 @@ def test_max_age() -> None:
 
 
 def test_default_paths_are_the_issuers() -> None:
-    from sessionjwt.integrations import well_known
+    from sessionjwt.web import well_known
 
     assert rs_config.JWKS_PATH == well_known.JWKS_PATH
     assert rs_config.INTROSPECTION_PATH == well_known.INTROSPECTION_PATH

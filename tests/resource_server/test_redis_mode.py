@@ -13,11 +13,11 @@ import pytest
 from redis.asyncio import Redis
 
 from sessionjwt.errors import SessionRevoked
-from sessionjwt.liveness.feed import Invalidation
-from sessionjwt.liveness.redis_feed import RedisFeed
 from sessionjwt.principal import Principal
 from sessionjwt.resource_server import ResourceServer
 from sessionjwt.resource_server.liveness import FeedLiveness, SessionMemory
+from sessionjwt.sessions.liveness.feed import Invalidation
+from sessionjwt.sessions.liveness.redis_feed import RedisFeed
 from tests.cluster.harness import ThrowawayRedis
 from tests.resource_server.conftest import RSFactory, wait_until
 from tests.resource_server.fake_issuer import FakeIssuer

@@ -174,7 +174,7 @@ deployment_state = Table(
 )
 
 # Resource servers allowed to introspect tokens (RFC 7662). The secret is stored only as a
-# SHA-256 digest (see sessionjwt.clients); a deleted client keeps its row for the audit trail
+# SHA-256 digest (see sessionjwt.oauth.clients); a deleted client keeps its row for the audit trail
 # and can never authenticate again.
 clients = Table(
     "clients",
@@ -187,8 +187,8 @@ clients = Table(
 )
 
 # Password-reset tokens, stored only as the SHA-256 of the token mailed to the user (see
-# sessionjwt.password_reset). A token is single-use (``used_at``) and short-lived; issuing a
-# new one marks the user's older unused ones used.
+# sessionjwt.accounts.password_reset). A token is single-use (``used_at``) and short-lived;
+# issuing a new one marks the user's older unused ones used.
 password_resets = Table(
     "password_resets",
     metadata,

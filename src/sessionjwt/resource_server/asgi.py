@@ -4,8 +4,8 @@ Three outcomes, as in Starlette's authentication middleware: no ``Authorization`
 the request goes on anonymous (``Depends(rs.principal)`` then answers 401 ``missing_token``;
 pass ``required=True`` to refuse such requests here); a bad or ended token → the issuer's
 JSON error shape and ``WWW-Authenticate`` header, rendered by the same
-:func:`~sessionjwt.integrations.starlette.error_response`; a good one → the principal, where
-:func:`~sessionjwt.integrations.starlette.current_principal` and the dependency find it.
+:func:`~sessionjwt.web.guard.error_response`; a good one → the principal, where
+:func:`~sessionjwt.web.guard.current_principal` and the dependency find it.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sessionjwt.errors import MissingToken, SessionJWTError
-from sessionjwt.integrations.starlette import (
+from sessionjwt.resource_server.verifier import ResourceServer
+from sessionjwt.web.guard import (
     PRINCIPAL_STATE_KEY,
     authorization_header,
     parse_bearer,
     refuse,
 )
-from sessionjwt.resource_server.verifier import ResourceServer
 
 
 class ResourceServerMiddleware:

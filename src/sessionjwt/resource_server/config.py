@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from sessionjwt.errors import ConfigurationError
-from sessionjwt.liveness.acknowledgement import MAX_LEASE_S
+from sessionjwt.sessions.liveness.acknowledgement import MAX_LEASE_S
 
 LivenessMode = Literal["introspection", "redis"]
 MAX_INTROSPECTION_CACHE_S = 60.0
-# The issuer's paths (sessionjwt.integrations.well_known, which needs FastAPI; a test pins them
+# The issuer's paths (sessionjwt.web.well_known, which needs FastAPI; a test pins them
 # equal): repeated here so that a resource server on plain Starlette does not import FastAPI.
 JWKS_PATH = "/.well-known/jwks.json"
 INTROSPECTION_PATH = "/oauth/introspect"

@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sessionjwt.errors import SessionJWTError
-from sessionjwt.integrations.starlette import error_response
 from sessionjwt.resource_server.asgi import ResourceServerMiddleware
 from sessionjwt.resource_server.verifier import ResourceServer
+from sessionjwt.web.guard import error_response
 
 
 def install(app: FastAPI, rs: ResourceServer | None = None, *, required: bool = False) -> None:

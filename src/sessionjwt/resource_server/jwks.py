@@ -39,8 +39,8 @@ from jwt import PyJWS
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from jwt.exceptions import InvalidKeyError, PyJWKError
 
-from sessionjwt.background import cancel_all
 from sessionjwt.errors import StoreUnavailable
+from sessionjwt.support.background import cancel_all
 
 logger = logging.getLogger("sessionjwt.resource_server")
 

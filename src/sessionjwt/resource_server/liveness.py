@@ -6,9 +6,10 @@ revocation delay bound of this mode**: a session revoked at the issuer may still
 here for at most that long after this service last asked. Set it to 0 to ask on every request.
 
 ``redis`` — the issuing service's own guarantee. This service subscribes to the issuer's
-invalidation channel with :class:`~sessionjwt.liveness.redis_feed.RedisFeed` (self-heartbeat
-included). A session seen for the first time is introspected once; after that its checks are
-answered from memory with no network at all. Messages are applied as they arrive:
+invalidation channel with :class:`~sessionjwt.sessions.liveness.redis_feed.RedisFeed`
+(self-heartbeat included). A session seen for the first time is introspected once; after
+that its checks are answered from memory with no network at all. Messages are applied as
+they arrive:
 
 * ``s:<sid>:<reason>`` → that session is refused from memory;
 * ``u:<uid>:…`` (sign-out-everywhere, disable, enable, roles) → that user's entries are
@@ -36,9 +37,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sessionjwt.errors import InvalidToken, SessionRevoked
-from sessionjwt.liveness.feed import Invalidation, Memory
 from sessionjwt.principal import Principal
 from sessionjwt.resource_server.introspection import IntrospectionClient
+from sessionjwt.sessions.liveness.feed import Invalidation, Memory
 from sessionjwt.tokens.claims import AccessClaims
 
 
@@ -125,7 +126,7 @@ class _Known:
 class SessionMemory:
     """Sessions this service has had confirmed live, kept current by the issuer's feed.
 
-    A :class:`~sessionjwt.liveness.redis_feed.FeedTarget`: the feed calls :meth:`apply` for
+    A :class:`~sessionjwt.sessions.liveness.redis_feed.FeedTarget`: the feed calls :meth:`apply` for
     each message and :meth:`clear` for anything it cannot vouch for.
     """
 

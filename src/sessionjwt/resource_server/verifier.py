@@ -19,7 +19,6 @@ from starlette.requests import HTTPConnection
 
 from sessionjwt.clock import Clock, SystemClock
 from sessionjwt.errors import InsufficientRole, TokenExpired, UnknownSigningKey
-from sessionjwt.integrations.starlette import bearer_token, current_principal
 from sessionjwt.principal import Principal
 from sessionjwt.resource_server.config import ResourceServerConfig
 from sessionjwt.resource_server.introspection import IntrospectionClient
@@ -32,6 +31,7 @@ from sessionjwt.resource_server.liveness import (
 )
 from sessionjwt.tokens.access import AccessTokenPolicy, AccessTokenVerifier
 from sessionjwt.tokens.claims import AccessClaims
+from sessionjwt.web.guard import bearer_token, current_principal
 
 
 class ResourceServer:
@@ -87,7 +87,7 @@ class ResourceServer:
     def _build_liveness(self) -> Liveness:
         config = self.config
         if config.liveness == "redis" and config.redis_url:
-            from sessionjwt.liveness.redis_feed import RedisFeed
+            from sessionjwt.sessions.liveness.redis_feed import RedisFeed
 
             memory = SessionMemory(self.jwks.keys_changed, config.max_entries)
             feed = RedisFeed(

@@ -9,10 +9,10 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from sessionjwt.public import public
+from sessionjwt.facade import SessionJWT
 from sessionjwt.server.access_log import ACCESS_LOGGER, AccessLogMiddleware, configure_json_lines
-from sessionjwt.service import SessionJWT
 from sessionjwt.settings import Settings
+from sessionjwt.web.public import public
 
 AUDIT_LOGGER = "sessionjwt.audit"
 
@@ -52,7 +52,7 @@ def create_app(
     app.include_router(auth.oauth_router())
     app.include_router(auth.ops_router())
     if auth.settings.pages_enabled:
-        from sessionjwt.pages import mount_static
+        from sessionjwt.web.pages import mount_static
 
         app.include_router(auth.pages_router())
         mount_static(app)

@@ -16,13 +16,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sessionjwt.audit_query import MAX_LIMIT, AuditFilter, AuditPage
+from sessionjwt.audit.query import MAX_LIMIT, AuditFilter, AuditPage
 from sessionjwt.errors import ConfigurationError, SessionJWTError
-from sessionjwt.masterkeys import ENV_SOURCE_WARNING, MasterKeys, generate_master_key
-from sessionjwt.revoke import RevokeReason
-from sessionjwt.service import SessionJWT
+from sessionjwt.facade import SessionJWT
+from sessionjwt.keys.master import ENV_SOURCE_WARNING, MasterKeys, generate_master_key
+from sessionjwt.keys.store import KeyInfo, Rotation
+from sessionjwt.sessions.revoke import RevokeReason
 from sessionjwt.settings import Settings
-from sessionjwt.tokens.keystore import KeyInfo, Rotation
 
 app = typer.Typer(help="Stateful JWT authentication service.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
@@ -411,7 +411,7 @@ def master_key_generate() -> None:
 @master_key_app.command("rewrap")
 def master_key_rewrap() -> None:
     """Re-encrypt every stored private key under the current master key (one transaction)."""
-    from sessionjwt.tokens.rewrap import RewrapReport, rewrap
+    from sessionjwt.keys.rewrap import RewrapReport, rewrap
 
     async def work(auth: SessionJWT) -> tuple[str, RewrapReport]:
         keys = _master_keys(auth)
@@ -427,7 +427,7 @@ def master_key_rewrap() -> None:
 @master_key_app.command("status")
 def master_key_status() -> None:
     """How many stored rows each master key wraps: the old key may go when it wraps none."""
-    from sessionjwt.tokens.rewrap import rows_by_master_key
+    from sessionjwt.keys.rewrap import rows_by_master_key
 
     async def work(auth: SessionJWT) -> tuple[MasterKeys, dict[str | None, int]]:
         return _master_keys(auth), dict(await rows_by_master_key(auth.database))

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sessionjwt.audit import AuditEvent, write_events
+from sessionjwt.audit.trail import AuditEvent, write_events
 from sessionjwt.clock import to_datetime, to_seconds
 from sessionjwt.db.engine import Database
 from sessionjwt.db.tables import deployment_state, sessions, users

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from sessionjwt.audit import AuditEvent
+from sessionjwt.audit.trail import AuditEvent
 from sessionjwt.sessions.model import SessionRecord, UserState
 
 

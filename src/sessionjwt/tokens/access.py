@@ -20,8 +20,8 @@ from jwt.exceptions import InvalidTokenError as PyJWTInvalidToken
 from jwt.utils import base64url_decode
 
 from sessionjwt.errors import InvalidToken, KeyRetired, UnknownSigningKey
+from sessionjwt.keys.ring import KeyRing
 from sessionjwt.tokens.claims import AccessClaims, parse_access_claims, strict_json_object
-from sessionjwt.tokens.keys import KeyRing
 
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 

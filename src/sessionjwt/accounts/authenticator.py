@@ -1,0 +1,61 @@
+"""Credentials → user. Unknown emails and wrong passwords look, and take, the same.
+
+An unknown email still costs one argon2 verification (against a dummy hash), so response time
+does not reveal whether an account exists. A hash made with older parameters is upgraded on a
+successful login ("a hash upgrade is not a password change").
+"""
+
+from __future__ import annotations
+
+from sessionjwt.accounts.passwords import PasswordHashing
+from sessionjwt.accounts.users import UserRecord, UserStore, normalise_email
+from sessionjwt.audit.trail import AuditEvent, AuditEventType, AuditLog
+from sessionjwt.client import ClientInfo
+from sessionjwt.clock import Clock
+from sessionjwt.errors import AccountDisabled, InvalidCredentials, InvalidEmail
+
+
+class Authenticator:
+    def __init__(
+        self, users: UserStore, hashing: PasswordHashing, audit: AuditLog, clock: Clock
+    ) -> None:
+        self._users = users
+        self._hashing = hashing
+        self._audit = audit
+        self._clock = clock
+        self.failures = 0  # wrong password or unknown account, for metrics
+
+    async def authenticate(
+        self, email: str, password: str, client: ClientInfo | None = None
+    ) -> UserRecord:
+        client = client or ClientInfo()
+        user = await self._users.find_by_email(email)
+        matches, needs_rehash = await self._hashing.verify(
+            user.password_hash if user else None, password
+        )
+        if user is None or not matches:
+            self.failures += 1
+            await self._audit.record(
+                AuditEvent(
+                    AuditEventType.LOGIN_FAILED,
+                    at=self._clock.now(),
+                    user_id=user.id if user else None,
+                    ip=client.ip,
+                    user_agent=client.user_agent,
+                    detail={"email": _loggable_email(email), "known": user is not None},
+                )
+            )
+            raise InvalidCredentials()
+        if user.disabled:
+            raise AccountDisabled()
+        if needs_rehash:
+            await self._users.set_password_hash(user.id, await self._hashing.hash(password))
+        return user
+
+
+def _loggable_email(email: str) -> str | None:
+    """Only a syntactically valid email is logged: people type passwords into email fields."""
+    try:
+        return normalise_email(email)
+    except InvalidEmail:
+        return None

@@ -1,0 +1,67 @@
+"""Every defence in front of a password check, in the order a login meets them.
+
+1. **Per client address**, all logins (``login_rate_limit_ip``): one address cannot spray
+   many accounts.
+2. **Per (account, address) pair**, an escalating delay (:mod:`sessionjwt.accounts.backoff`):
+   guessing one account from one address slows down exponentially, up to ``login_backoff_cap``.
+3. **Per account**, a looser ceiling of failures from all addresses together
+   (``login_failures_per_account``): past it — a distributed attack — every address that
+   fails waits the full cap from its first failure. It never refuses an address that has not
+   failed, so it cannot lock the real user out; it only bounds how often each attacking
+   address may guess.
+
+Only failures count (successes reset the pair), unknown and known accounts take exactly the
+same path (no enumeration by timing or by throttle), and every refusal is a 429 with the
+seconds to wait. Any store error is a 503: the counters never fall back to process memory.
+"""
+
+from __future__ import annotations
+
+import math
+
+from sessionjwt.accounts.backoff import BackoffStore, pair_key
+from sessionjwt.accounts.ratelimit import Throttle
+from sessionjwt.clock import Clock
+from sessionjwt.errors import RateLimited
+
+ACCOUNT_SCOPE = "login-account"
+IP_SCOPE = "login-ip"
+BACKOFF_SCOPE = "login-backoff"  # this (account, address) pair failed too often lately
+
+
+class LoginThrottle:
+    def __init__(
+        self,
+        *,
+        throttle: Throttle,
+        backoff: BackoffStore,
+        clock: Clock,
+        ip_limit: str,
+        account_ceiling: str,
+    ) -> None:
+        self._throttle = throttle
+        self._backoff = backoff
+        self._clock = clock
+        self._ip_limit = ip_limit
+        self._ceiling = account_ceiling
+
+    async def admit(self, account: str, ip: str | None) -> None:
+        """Let one attempt through (and count it), or raise :class:`RateLimited`."""
+        if ip:
+            await self._throttle.hit(self._ip_limit, IP_SCOPE, ip)
+        under_attack = not await self._throttle.allows(self._ceiling, ACCOUNT_SCOPE, account)
+        wait = await self._backoff.claim(
+            pair_key(account, ip), self._clock.now(), at_cap=under_attack
+        )
+        if wait > 0:
+            # Counted for metrics with the throttle's own refusals, by what stopped it.
+            self._throttle.refusals[ACCOUNT_SCOPE if under_attack else BACKOFF_SCOPE] += 1
+            raise RateLimited(math.ceil(wait))
+
+    async def failed(self, account: str) -> None:
+        """A wrong password: the pair is already counted; count it against the account too."""
+        await self._throttle.count(self._ceiling, ACCOUNT_SCOPE, account)
+
+    async def succeeded(self, account: str, ip: str | None) -> None:
+        """The password matched: this address starts again from no failures."""
+        await self._backoff.reset(pair_key(account, ip))

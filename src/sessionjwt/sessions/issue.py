@@ -1,0 +1,106 @@
+"""Starting a session and minting the token pair that points at it.
+
+Every login creates a brand-new session id (no fixation): nothing a client presents before
+login survives into the session it gets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sessionjwt.audit.trail import AuditEvent, AuditEventType
+from sessionjwt.client import ClientInfo
+from sessionjwt.sessions.model import SessionRecord
+from sessionjwt.sessions.store import SessionStore
+from sessionjwt.tokens.access import AccessTokenCodec
+from sessionjwt.tokens.refresh_token import (
+    format_refresh_token,
+    hash_secret,
+    new_secret,
+    new_session_id,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+    session_id: str
+    token_type: str = "Bearer"  # noqa: S105 - the RFC 6750 scheme name, not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLifetimes:
+    absolute: float
+    idle: float
+
+
+class SessionIssuer:
+    def __init__(
+        self, codec: AccessTokenCodec, store: SessionStore, lifetimes: SessionLifetimes
+    ) -> None:
+        self._codec = codec
+        self._store = store
+        self._lifetimes = lifetimes
+
+    async def start(
+        self,
+        *,
+        user_id: str,
+        roles: Sequence[str],
+        client: ClientInfo,
+        now: float,
+        actor: str | None = None,
+    ) -> TokenPair:
+        secret = new_secret()
+        session = SessionRecord(
+            id=new_session_id(),
+            user_id=user_id,
+            created_at=now,
+            authenticated_at=now,
+            user_generation=0,  # the store stamps the user's current generation on insert
+            last_seen_at=now,
+            expires_at=now + self._lifetimes.absolute,
+            idle_timeout=self._lifetimes.idle,
+            revoked_at=None,
+            revoked_reason=None,
+            user_agent=client.user_agent,
+            ip=client.ip,
+            refresh_hash=hash_secret(secret),
+            refresh_generation=0,
+            refresh_rotated_at=None,
+        )
+        event = AuditEvent(
+            AuditEventType.LOGIN_OK,
+            at=now,
+            user_id=user_id,
+            session_id=session.id,
+            actor=actor or user_id,
+            ip=client.ip,
+            user_agent=client.user_agent,
+        )
+        await self._store.create(session, [event])
+        return self.mint(session, roles, secret, now)
+
+    def mint(
+        self, session: SessionRecord, roles: Sequence[str], secret: str, now: float
+    ) -> TokenPair:
+        """A fresh access token plus the refresh token ``secret`` for an existing session."""
+        access_token, claims = self._codec.issue(
+            user_id=session.user_id,
+            session_id=session.id,
+            roles=roles,
+            now=now,
+            auth_time=session.authenticated_at,
+            expires_at=session.expires_at,
+        )
+        return TokenPair(
+            access_token=access_token,
+            expires_in=max(0, claims.exp - int(now)),
+            refresh_token=format_refresh_token(session.id, secret),
+            refresh_expires_in=max(0, int(session.expires_at - now)),
+            session_id=session.id,
+        )

@@ -1,0 +1,118 @@
+"""The operator's HTTP face for the key ring and the audit trail, for the admin role.
+
+The same operations as ``sessionjwt keys``: useful when no shell reaches the database, and
+for the 2 AM breach — ``POST /admin/keys/rotate {"revoke_all": true}`` retires every key and
+ends every session on every instance in one write.
+"""
+
+# No ``from __future__ import annotations``: FastAPI must see the local ``Admin`` dependency.
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, status
+from pydantic import BaseModel, ConfigDict
+
+from sessionjwt.audit.query import MAX_LIMIT, AuditFilter
+from sessionjwt.principal import Principal
+from sessionjwt.web.routes import ErrorOut
+
+if TYPE_CHECKING:
+    from sessionjwt.facade import SessionJWT
+
+
+class RotateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    revoke_all: bool = False
+    force: bool = False
+
+
+class RotationOut(BaseModel):
+    retired_kid: str | None
+    active_kid: str
+    next_kid: str
+
+
+class KeyOut(BaseModel):
+    kid: str
+    alg: str
+    state: str
+    created_at: float
+    activated_at: float | None
+    deactivated_at: float | None
+    retired_at: float | None
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    event: str
+    at: datetime
+    user_id: str | None
+    session_id: str | None
+    actor: str | None
+    ip: str | None
+    user_agent: str | None
+    detail: dict[str, Any] | None
+
+
+class AuditPageOut(BaseModel):
+    events: list[AuditEventOut]
+    next_cursor: str | None
+
+
+def build_admin_router(auth: "SessionJWT") -> APIRouter:
+    Admin = Annotated[Principal, Depends(auth.dependencies.require_roles(auth.settings.admin_role))]
+    router = APIRouter(
+        tags=["admin"],
+        responses={
+            401: {"model": ErrorOut},
+            403: {"model": ErrorOut},
+            409: {"model": ErrorOut},
+            422: {"model": ErrorOut},
+            503: {"model": ErrorOut},
+        },
+    )
+
+    @router.get("/keys")
+    async def list_keys(_: Admin) -> list[KeyOut]:
+        return [KeyOut(**vars_of(key)) for key in await auth.list_keys()]
+
+    @router.post("/keys/rotate")
+    async def rotate(body: RotateRequest, principal: Admin) -> RotationOut:
+        rotation = await auth.rotate_keys(
+            revoke_all=body.revoke_all, force=body.force, actor=f"user:{principal.user_id}"
+        )
+        return RotationOut(
+            retired_kid=rotation.retired_kid,
+            active_kid=rotation.active_kid,
+            next_kid=rotation.next_kid,
+        )
+
+    @router.post("/keys/{kid}/retire", status_code=status.HTTP_204_NO_CONTENT)
+    async def retire(kid: str, principal: Admin) -> None:
+        await auth.retire_key(kid, actor=f"user:{principal.user_id}")
+
+    @router.get("/audit")
+    async def audit(
+        _: Admin,
+        user: Annotated[str | None, Query(max_length=320, description="Email or user id.")] = None,
+        event: Annotated[str | None, Query(max_length=40)] = None,
+        since: Annotated[str | None, Query(max_length=40, description="ISO 8601 or epoch.")] = None,
+        until: Annotated[str | None, Query(max_length=40, description="Exclusive.")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+        cursor: Annotated[str | None, Query(max_length=40)] = None,
+    ) -> AuditPageOut:
+        """The audit trail, newest first; pass ``next_cursor`` back as ``cursor`` for more."""
+        query = AuditFilter.parse(
+            user=user, event=event, since=since, until=until, limit=limit, cursor=cursor
+        )
+        page = await auth.audit_events(query)
+        return AuditPageOut(
+            events=[AuditEventOut(**vars_of(record, AuditEventOut)) for record in page.events],
+            next_cursor=page.next_cursor,
+        )
+
+    return router
+
+
+def vars_of(record: object, model: type[BaseModel] = KeyOut) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in model.model_fields}

@@ -1,0 +1,86 @@
+"""Security: change the password, and read the account's recent security events.
+
+Changing the password asks for the current one, which is itself the fresh authentication,
+and signs out every other device (ASVS 5 §6.2.3, §7.4.3): whoever knew the old password may
+hold a session. The event list lets the user spot sign-ins that were not theirs.
+"""
+
+# No ``from __future__ import annotations``: FastAPI must evaluate the Annotated aliases.
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from starlette.responses import Response
+
+from sessionjwt.audit.query import AuditFilter
+from sessionjwt.errors import InvalidCredentials, RateLimited, WeakPassword
+from sessionjwt.principal import Principal
+from sessionjwt.web.pages.events import event_rows
+from sessionjwt.web.pages.routing import Pages, see_other, too_many_attempts
+
+SECURITY_PATH = "/security"
+RECENT_EVENTS = 20
+PASSWORD_CHANGED = "Password changed. Your other devices were signed out."  # noqa: S105
+WRONG_CURRENT = "The current password is incorrect."
+
+Password = Annotated[str, Form(max_length=4096)]
+Csrf = Annotated[str, Form(max_length=128)]
+
+
+def add_security_routes(router: APIRouter, pages: Pages) -> None:
+    auth = pages.auth
+    CurrentPrincipal = Annotated[Principal, Depends(auth.principal)]
+
+    async def security_page(
+        request: Request,
+        principal: Principal,
+        *,
+        status: int = 200,
+        notice: str | None = None,
+        error: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        page = await auth.audit_events(AuditFilter(user=principal.user_id, limit=RECENT_EVENTS))
+        return pages.renderer.page(
+            request,
+            "security.html",
+            title="Security",
+            status=status,
+            principal=principal,
+            notice=notice,
+            error=error,
+            headers=headers,
+            events=event_rows(page.events),
+        )
+
+    @router.get(SECURITY_PATH)
+    async def security(
+        request: Request, principal: CurrentPrincipal, changed: str = ""
+    ) -> Response:
+        return await security_page(request, principal, notice=PASSWORD_CHANGED if changed else None)
+
+    @router.post(SECURITY_PATH + "/password")
+    async def change_password(
+        request: Request,
+        principal: CurrentPrincipal,
+        current_password: Password = "",
+        new_password: Password = "",
+        csrf_token: Csrf = "",
+    ) -> Response:
+        pages.check_form(request, csrf_token)
+        try:
+            await auth.change_password(
+                principal, current_password, new_password, pages.client(request)
+            )
+        except InvalidCredentials:
+            return await security_page(request, principal, status=401, error=WRONG_CURRENT)
+        except WeakPassword as error:
+            return await security_page(request, principal, status=422, error=error.message)
+        except RateLimited as error:
+            return await security_page(
+                request,
+                principal,
+                status=429,
+                error=too_many_attempts(error),
+                headers={"Retry-After": str(error.retry_after)},
+            )
+        return see_other(SECURITY_PATH + "?changed=1")

@@ -1,0 +1,433 @@
+"""FastAPI face: the ``/auth`` router factory, dependencies, and ``protect(app)``.
+
+Mounting takes five lines::
+
+    auth = SessionJWT()
+    app = FastAPI(lifespan=auth.lifespan)
+    app.include_router(auth.router(), prefix="/auth")
+    auth.protect(app)                       # default-deny; @public opens a route
+    # def handler(user: Principal = Depends(auth.principal)) ...
+"""
+
+# No ``from __future__ import annotations``: FastAPI must evaluate the local Annotated aliases.
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from sessionjwt.client import ClientInfo, client_ip
+from sessionjwt.errors import (
+    AuthenticationError,
+    InsufficientRole,
+    MissingToken,
+    SessionJWTError,
+)
+from sessionjwt.principal import Principal
+from sessionjwt.sessions.issue import TokenPair
+from sessionjwt.sessions.revoke import RevokeReason
+from sessionjwt.web.cookies import safe_next
+from sessionjwt.web.csrf import check_same_origin
+from sessionjwt.web.guard import (
+    GuardMiddleware,
+    PublicRoutes,
+    current_principal,
+    error_response,
+    public,
+    request_token,
+)
+
+if TYPE_CHECKING:
+    from sessionjwt.facade import SessionJWT
+
+# -- request and response bodies ------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterRequest(_Body):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=4096)
+
+
+class LoginRequest(_Body):
+    email: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=4096)
+
+
+class RefreshRequest(_Body):
+    # Generous on purpose: anything token-shaped, even an access token sent by mistake, must
+    # reach the refresh parser and get its 401 invalid_token, not a 422 about length.
+    refresh_token: str = Field(min_length=1, max_length=65536)
+
+
+class ReauthenticateRequest(_Body):
+    password: str = Field(min_length=1, max_length=4096)
+
+
+class PasswordChangeRequest(_Body):
+    current_password: str = Field(min_length=1, max_length=4096)
+    new_password: str = Field(min_length=1, max_length=4096)
+
+
+class PasswordResetRequest(_Body):
+    email: str = Field(min_length=1, max_length=320)
+
+
+class PasswordResetConfirm(_Body):
+    token: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=4096)
+
+
+class AcceptedOut(BaseModel):
+    message: str
+
+
+RESET_ACCEPTED = "If an account exists for this address, a password-reset link is on its way to it."
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+
+
+class TokenPairOut(BaseModel):
+    access_token: str
+    token_type: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+    session_id: str
+
+    @classmethod
+    def of(cls, pair: TokenPair) -> "TokenPairOut":
+        return cls(
+            access_token=pair.access_token,
+            token_type=pair.token_type,
+            expires_in=pair.expires_in,
+            refresh_token=pair.refresh_token,
+            refresh_expires_in=pair.refresh_expires_in,
+            session_id=pair.session_id,
+        )
+
+
+class SessionOut(BaseModel):
+    id: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    user_agent: str | None
+    ip: str | None
+    current: bool
+
+
+class MeOut(BaseModel):
+    id: str
+    email: str
+    roles: list[str]
+    session_id: str
+
+
+class ErrorOut(BaseModel):
+    error: str
+    message: str
+
+
+def _moment(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+# -- dependencies ---------------------------------------------------------------------------
+
+
+class Dependency:
+    """FastAPI dependencies bound to one :class:`SessionJWT`."""
+
+    def __init__(self, auth: "SessionJWT") -> None:
+        self._auth = auth
+
+        async def principal(request: Request) -> Principal:
+            checked = current_principal(request)
+            if checked is not None:  # the global guard already did the work
+                return checked
+            token = request_token(request, auth.cookies, auth.settings.trusted_origins)
+            return await auth.checker.timed_check(token)
+
+        self.principal: Callable[[Request], Awaitable[Principal]] = principal
+
+    def require_roles(self, *roles: str) -> Callable[..., Awaitable[Principal]]:
+        required = tuple(roles)
+
+        async def with_roles(
+            principal: Annotated[Principal, Depends(self.principal)],
+        ) -> Principal:
+            if not principal.has_roles(*required):
+                raise InsufficientRole()
+            return principal
+
+        return with_roles
+
+    def client(self, request: Request) -> ClientInfo:
+        peer = request.client.host if request.client else None
+        ip = client_ip(
+            peer, request.headers.get("x-forwarded-for"), self._auth.settings.trusted_proxies
+        )
+        return ClientInfo.build(ip, request.headers.get("user-agent"))
+
+
+# -- the router -----------------------------------------------------------------------------
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "Not authenticated (see `error` for why)."},
+    429: {"model": ErrorOut, "description": "Rate limited; see Retry-After."},
+    503: {"model": ErrorOut, "description": "Session store unavailable; retry."},
+}
+
+
+def build_router(auth: "SessionJWT", *, registration: bool = True) -> APIRouter:
+    deps = auth.dependencies
+    router = APIRouter(tags=["auth"], responses=_ERRORS)
+    CurrentPrincipal = Annotated[Principal, Depends(deps.principal)]
+    Client = Annotated[ClientInfo, Depends(deps.client)]
+
+    if registration:
+
+        @router.post(
+            "/register",
+            status_code=status.HTTP_201_CREATED,
+            responses={409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+        )
+        @public
+        async def register(body: RegisterRequest, client: Client) -> UserOut:
+            user = await auth.register(body.email, body.password, client=client)
+            return UserOut(id=user.id, email=user.email)
+
+    @router.post("/login")
+    @public
+    async def login(body: LoginRequest, client: Client, response: Response) -> TokenPairOut:
+        pair = await auth.login(body.email, body.password, client)
+        response.headers["Cache-Control"] = "no-store"
+        return TokenPairOut.of(pair)
+
+    @router.post(
+        "/refresh",
+        response_model=TokenPairOut,
+        responses={204: {"description": "Browser: the refresh cookie was rotated in place."}},
+    )
+    @public
+    async def refresh(
+        request: Request, client: Client, response: Response, body: RefreshRequest | None = None
+    ) -> Any:
+        """With a JSON body: the rotated pair as JSON. Without one, from a browser: the
+        refresh cookie is rotated in place and 204 comes back (cross-site calls refused)."""
+        response.headers["Cache-Control"] = "no-store"
+        if body is not None:
+            return TokenPairOut.of(await auth.refresh(body.refresh_token, client))
+        cookies = auth.cookies
+        token = cookies.refresh_token(request.scope)
+        if token is None:
+            raise MissingToken("Send refresh_token in the body, or the refresh cookie.")
+        check_same_origin(request.scope, auth.settings.trusted_origins)
+        pair = await auth.refresh(token, client)
+        rotated = Response(status_code=status.HTTP_204_NO_CONTENT)
+        cookies.set_tokens(rotated, pair, request)
+        return rotated
+
+    @router.get("/refresh", status_code=status.HTTP_303_SEE_OTHER, response_class=RedirectResponse)
+    @public
+    async def refresh_and_return(
+        request: Request, client: Client, next: Annotated[str, Query(max_length=2048)] = "/"
+    ) -> Response:
+        """Transparent refresh for page loads (the guard sends expired browsers here): rotate
+        the refresh cookie and go back to ``next``, or clear the cookies and go to sign-in."""
+        cookies = auth.cookies
+        back = safe_next(next)
+        token = cookies.refresh_token(request.scope)
+        if token is not None:
+            try:
+                pair = await auth.refresh(token, client)
+            except AuthenticationError:
+                pass
+            else:
+                redirect = RedirectResponse(back, status_code=status.HTTP_303_SEE_OTHER)
+                cookies.set_tokens(redirect, pair, request)
+                return redirect
+        to_sign_in = RedirectResponse(
+            cookies.sign_in_url(back), status_code=status.HTTP_303_SEE_OTHER
+        )
+        cookies.clear(to_sign_in, request)
+        return to_sign_in
+
+    @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+    async def logout(
+        principal: CurrentPrincipal, client: Client, request: Request, response: Response
+    ) -> None:
+        await auth.logout(principal, client)
+        auth.cookies.clear(response, request)
+
+    @router.post(
+        "/reauthenticate",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses={429: {"model": ErrorOut}},
+    )
+    async def reauthenticate(
+        body: ReauthenticateRequest, principal: CurrentPrincipal, client: Client
+    ) -> None:
+        """Prove the password again, for actions that need a recent sign-in (ASVS 7.5.1)."""
+        await auth.reauthenticate(principal, body.password, client)
+
+    @router.post(
+        "/logout-all",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses={403: {"model": ErrorOut, "description": "reauthentication_required"}},
+    )
+    async def logout_all(
+        principal: CurrentPrincipal,
+        client: Client,
+        keep_current: Annotated[bool, Query()] = False,
+    ) -> None:
+        if keep_current:  # ending one's own session too needs no proof: it only loses access
+            await auth.require_fresh_auth(principal)
+        await auth.revoke_user_sessions(
+            principal.user_id,
+            keep_session_id=principal.session_id if keep_current else None,
+            actor=principal.user_id,
+            client=client,
+        )
+
+    @router.get("/sessions")
+    async def list_sessions(principal: CurrentPrincipal) -> list[SessionOut]:
+        return [
+            SessionOut(
+                id=record.id,
+                created_at=_moment(record.created_at),
+                last_seen_at=_moment(record.last_seen_at),
+                expires_at=_moment(record.expires_at),
+                user_agent=record.user_agent,
+                ip=record.ip,
+                current=record.id == principal.session_id,
+            )
+            for record in await auth.list_sessions(principal.user_id)
+        ]
+
+    @router.delete(
+        "/sessions/{session_id}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses={404: {"model": ErrorOut}},
+    )
+    async def delete_session(session_id: str, principal: CurrentPrincipal, client: Client) -> None:
+        await auth.revoke_session(
+            session_id,
+            user_id=principal.user_id,
+            reason=RevokeReason.USER_REVOKED,
+            actor=principal.user_id,
+            client=client,
+        )
+
+    @router.post(
+        "/password",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses={422: {"model": ErrorOut}},
+    )
+    async def change_password(
+        body: PasswordChangeRequest, principal: CurrentPrincipal, client: Client
+    ) -> None:
+        await auth.change_password(principal, body.current_password, body.new_password, client)
+
+    @router.post("/password-reset", status_code=status.HTTP_202_ACCEPTED)
+    @public
+    async def request_password_reset(body: PasswordResetRequest, client: Client) -> AcceptedOut:
+        await auth.request_password_reset(body.email, client)
+        return AcceptedOut(message=RESET_ACCEPTED)
+
+    @router.post(
+        "/password-reset/confirm",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses={400: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    )
+    @public
+    async def confirm_password_reset(body: PasswordResetConfirm, client: Client) -> None:
+        await auth.confirm_password_reset(body.token, body.new_password, client)
+
+    @router.get("/me")
+    async def me(principal: CurrentPrincipal) -> MeOut:
+        return MeOut(
+            id=principal.user_id,
+            email=principal.email,
+            roles=list(principal.roles),
+            session_id=principal.session_id,
+        )
+
+    return router
+
+
+# -- installing on an app -------------------------------------------------------------------
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_sessionjwt_error(_request: Request, error: Exception) -> Response:
+        if not isinstance(error, SessionJWTError):
+            raise error
+        return error_response(error)
+
+    async def on_validation_error(_request: Request, error: Exception) -> Response:
+        if not isinstance(error, RequestValidationError):
+            raise error
+        fields = [
+            {"field": _field_name(item), "message": item.get("msg", "invalid")}
+            for item in error.errors()
+        ]
+        names = ", ".join(field["field"] for field in fields)
+        return JSONResponse(
+            {"error": "validation_error", "message": f"Invalid request: {names}", "fields": fields},
+            status_code=422,
+        )
+
+    app.add_exception_handler(SessionJWTError, on_sessionjwt_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+
+
+def _field_name(item: dict[str, Any]) -> str:
+    """``body.email`` → ``email``; unparseable JSON is about the body, not a character offset."""
+    if item.get("type") == "json_invalid":
+        return "body"
+    parts = [str(part) for part in item.get("loc", ())[1:]]
+    return ".".join(parts) or "body"
+
+
+def protect(
+    app: FastAPI,
+    auth: "SessionJWT",
+    *,
+    public_paths: Iterable[str] | None = None,
+    cookies: bool = True,
+) -> None:
+    """Default-deny guard over the whole app, plus sessionjwt's error responses.
+
+    ``public_paths`` defaults to the app's own OpenAPI document and docs pages. ``cookies``
+    also accepts the access cookie (CSRF-checked) when a request has no ``Authorization``.
+    """
+    if public_paths is None:
+        public_paths = [
+            path
+            for path in (
+                app.openapi_url,
+                app.docs_url,
+                app.redoc_url,
+                app.swagger_ui_oauth2_redirect_url if app.docs_url else None,
+            )
+            if path
+        ]
+    install_error_handlers(app)
+    app.add_middleware(
+        GuardMiddleware,
+        check=auth.checker.timed_check,
+        is_public_request=PublicRoutes(app.router, public_paths),
+        cookies=auth.cookies if cookies else None,
+        trusted_origins=auth.settings.trusted_origins,
+    )
