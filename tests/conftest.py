@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -146,14 +146,63 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+# -- the loud summary of what was skipped, also under pytest-xdist ------------------------------
+#
+# ``_require`` appends to ``SKIPPED_BACKENDS`` in the process running the test. Under xdist that
+# is a worker, whose globals the controller printing the summary never sees; so each reason is
+# also attached to the report of the test that met it first (reports travel to the controller),
+# and the summary reads the reasons back from the reports.
+
+SKIPPED_BACKEND_PROPERTY = "skipped_backend"
+_reported_skips: set[str] = set()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    for reason in dict.fromkeys(SKIPPED_BACKENDS):
+        if reason not in _reported_skips:
+            _reported_skips.add(reason)
+            report.user_properties.append((SKIPPED_BACKEND_PROPERTY, reason))
+    return report
+
+
+def _skipped_backend_reasons(terminalreporter: pytest.TerminalReporter) -> list[str]:
+    reasons: list[str] = []
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for name, value in getattr(report, "user_properties", ()):
+                if name == SKIPPED_BACKEND_PROPERTY:
+                    reasons.append(str(value))
+    return list(dict.fromkeys([*SKIPPED_BACKENDS, *reasons]))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if SKIPPED_BACKENDS:
+    reasons = _skipped_backend_reasons(terminalreporter)
+    if reasons:
         bar = "!" * 78
         terminalreporter.write_line(bar, red=True, bold=True)
         terminalreporter.write_line(
-            "Tests needing PostgreSQL, Redis or Chromium were SKIPPED: "
-            + "; ".join(dict.fromkeys(SKIPPED_BACKENDS)),
+            "Tests needing PostgreSQL, Redis or Chromium were SKIPPED: " + "; ".join(reasons),
             red=True,
             bold=True,
         )
         terminalreporter.write_line(bar, red=True, bold=True)
+
+
+# -- pytest-xdist: one module, one worker ------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup`` a test without an ``xdist_group`` mark is sent to a worker
+    on its own. Here each such test is grouped with the rest of its module instead (as with
+    ``--dist loadfile``), so a module's servers and module-scoped fixtures start once, on
+    one worker; an explicit ``xdist_group`` mark still gathers tests across modules."""
+    if config.getoption("dist", "no") != "loadgroup":
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
