@@ -19,7 +19,6 @@ from sessionjwt.accounts.backoff import BackoffPolicy, BackoffStore, MemoryBacko
 from sessionjwt.accounts.mailer import Mailer, build_mailer
 from sessionjwt.accounts.password_reset import ResetTokens, new_token
 from sessionjwt.accounts.passwords import PasswordHashing, PasswordPolicy
-from sessionjwt.accounts.ratelimit import Throttle
 from sessionjwt.accounts.throttle import LoginThrottle
 from sessionjwt.accounts.users import UserRecord, UserStore, normalise_email
 from sessionjwt.audit.query import AuditFilter, AuditPage
@@ -59,6 +58,7 @@ from sessionjwt.sessions.revoke import Revoker, RevokeReason
 from sessionjwt.sessions.sql import SqlSessionStore
 from sessionjwt.settings import Settings
 from sessionjwt.support.background import cancel_all
+from sessionjwt.support.ratelimit import Throttle
 from sessionjwt.tokens.access import AccessTokenCodec, AccessTokenPolicy
 from sessionjwt.tokens.refresh_token import SuccessorChain
 
@@ -255,8 +255,7 @@ class SessionJWT:
                 keystore,
                 self.settings,
                 self.clock,
-                self.cache,
-                self.feed,
+                self.revoker,
                 on_reload=self.checker.forget_verified_tokens,
             )
             ring = await self.keys.load()

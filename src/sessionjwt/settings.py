@@ -6,6 +6,8 @@ Every field can be set from the environment with the ``SESSIONJWT_`` prefix, e.g
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 from datetime import timedelta
@@ -15,11 +17,31 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from sessionjwt.sessions.liveness.acknowledgement import MAX_LEASE_S
-
 SigningAlgorithm = Literal["EdDSA", "ES256", "PS256", "RS256", "HS256"]
 MasterKeySourceName = Literal["file", "env", "vault", "aws-ssm", "aws-secrets-manager"]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# The longest feed lease a process may hold, so that no revoke ever waits longer than this.
+MAX_LEASE_S = 1.0
+# A master key is 32 random bytes as strict base64url. Its text form is known here, below
+# the key machinery, so the settings can refuse a key pasted where only its name belongs.
+MASTER_KEY_BYTES = 32
+
+
+def decode_base64url(text: str | bytes) -> bytes:
+    """Strict base64url (a stray character is an error, not silently skipped); padding
+    optional, since some secret stores trim a trailing ``=``."""
+    if isinstance(text, str):
+        text = text.encode("ascii", errors="replace")
+    text = text.strip()
+    return base64.b64decode(text + b"=" * (-len(text) % 4), altchars=b"-_", validate=True)
+
+
+def looks_like_a_key(text: str) -> bool:
+    """True if ``text`` decodes to exactly a master key: a key pasted where a *name* belongs."""
+    try:
+        return len(decode_base64url(text)) == MASTER_KEY_BYTES
+    except (binascii.Error, ValueError):
+        return False
 
 
 def _seconds_or_iso(value: object) -> object:
@@ -355,8 +377,6 @@ class Settings(BaseSettings):
     def _names_not_keys(cls, value: list[str]) -> list[str]:
         """A key pasted where its *name* belongs would end up in error messages: refuse it,
         without repeating it."""
-        from sessionjwt.keys.master.keyset import looks_like_a_key
-
         if any(looks_like_a_key(reference) for reference in value):
             raise ValueError(
                 "master_key_previous names where previous keys live (paths, variable names, "

@@ -20,9 +20,9 @@ from __future__ import annotations
 import math
 
 from sessionjwt.accounts.backoff import BackoffStore, pair_key
-from sessionjwt.accounts.ratelimit import Throttle
 from sessionjwt.clock import Clock
 from sessionjwt.errors import RateLimited
+from sessionjwt.support.ratelimit import Throttle
 
 ACCOUNT_SCOPE = "login-account"
 IP_SCOPE = "login-ip"

@@ -17,18 +17,31 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from sessionjwt.audit.trail import AuditEvent, AuditEventType
 from sessionjwt.clock import Clock, storable
 from sessionjwt.errors import KeyOperationRefused, StoreUnavailable
 from sessionjwt.keys.ring import KeyRing
 from sessionjwt.keys.store import KeyInfo, KeyStore, Rotation
-from sessionjwt.sessions.liveness.cache import LivenessCache
-from sessionjwt.sessions.liveness.feed import Invalidation, InvalidationFeed
 from sessionjwt.settings import Settings
 
 logger = logging.getLogger("sessionjwt.keys")
 RELOAD_FLOOR_S = 1.0  # unknown kids cannot make us read the store more often than this
+
+
+class KeyChangeFeed(Protocol):
+    """How a key change reaches every process. The revocation path implements it
+    (:class:`sessionjwt.sessions.revoke.Revoker`), so the keys never import the session state."""
+
+    def forget_every_session(self) -> None:
+        """Drop this process's memory of live sessions (an emergency rotation)."""
+
+    async def announce_every_session_revoked(self) -> None:
+        """Tell every process that every earlier session is refused."""
+
+    async def announce_key_change(self) -> None:
+        """Tell every process to reload the key ring."""
 
 
 class KeyRingKeeper:
@@ -37,14 +50,12 @@ class KeyRingKeeper:
         store: KeyStore,
         settings: Settings,
         clock: Clock,
-        cache: LivenessCache,
-        feed: InvalidationFeed,
+        feed: KeyChangeFeed,
         on_reload: Callable[[], None],
     ) -> None:
         self._store = store
         self._settings = settings
         self._clock = clock
-        self._cache = cache
         self._feed = feed
         self._on_reload = on_reload
         self._ring: KeyRing | None = None
@@ -98,10 +109,10 @@ class KeyRingKeeper:
         if revoke_all:
             event = AuditEvent(AuditEventType.EMERGENCY_KEY_ROTATION, at=now, actor=actor)
             rotation = await self._store.emergency_rotate(self._algorithm, now, events=[event])
-            self._cache.clear()
+            self._feed.forget_every_session()
             await self.load()  # a changed ring forgets every verified token (on_reload)
-            await self._feed.announce(Invalidation("global", "emergency"))
-            await self._feed.announce(Invalidation("keys", ""))
+            await self._feed.announce_every_session_revoked()
+            await self._feed.announce_key_change()
             logger.warning("emergency key rotation: every earlier session and key refused")
             return rotation
         ring = self._ring or await self.load()
@@ -123,7 +134,7 @@ class KeyRingKeeper:
         if rotated is None:
             raise KeyOperationRefused("another instance rotated at the same moment; check keys")
         await self.load()
-        await self._feed.announce(Invalidation("keys", ""))
+        await self._feed.announce_key_change()
         return rotated
 
     async def retire(self, kid: str, *, actor: str | None = None) -> None:
@@ -131,7 +142,7 @@ class KeyRingKeeper:
         event = AuditEvent(AuditEventType.KEY_RETIRED, at=now, actor=actor, detail={"kid": kid})
         await self._store.retire(kid, now, events=[event])
         await self.load()  # the ring changed: tokens verified with that key are judged again
-        await self._feed.announce(Invalidation("keys", ""))
+        await self._feed.announce_key_change()
 
     # -- the schedule ----------------------------------------------------------------------
 
@@ -161,7 +172,7 @@ class KeyRingKeeper:
                 logger.info("rotated signing key %s -> %s", active.kid, rotated.active_kid)
         await self.load()
         if changed:
-            await self._feed.announce(Invalidation("keys", ""))
+            await self._feed.announce_key_change()
 
     async def tend_forever(self) -> None:
         while True:

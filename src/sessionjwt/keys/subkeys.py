@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from sessionjwt.keys.master.file import load_or_create_master_key
-from sessionjwt.keys.master.keyset import MASTER_KEY_BYTES
+from sessionjwt.settings import MASTER_KEY_BYTES
 
 __all__ = ["MASTER_KEY_BYTES", "derive_subkey", "load_or_create_master_key"]
 

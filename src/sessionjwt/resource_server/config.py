@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from sessionjwt.errors import ConfigurationError
-from sessionjwt.sessions.liveness.acknowledgement import MAX_LEASE_S
+from sessionjwt.settings import MAX_LEASE_S
 
 LivenessMode = Literal["introspection", "redis"]
 MAX_INTROSPECTION_CACHE_S = 60.0

@@ -40,6 +40,17 @@ class Revoker:
         self.revocations: Counter[str] = Counter()
         self.reuse_detections = 0  # replayed refresh tokens, even of an already ended session
 
+    # -- the key keeper's feed (sessionjwt.keys.rotation.KeyChangeFeed) ----------------------
+
+    def forget_every_session(self) -> None:
+        self._cache.clear()
+
+    async def announce_every_session_revoked(self) -> None:
+        await self._feed.announce(Invalidation("global", "emergency"))
+
+    async def announce_key_change(self) -> None:
+        await self._feed.announce(Invalidation("keys", ""))
+
     async def revoke_session(
         self,
         session_id: str,

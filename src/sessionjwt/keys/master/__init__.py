@@ -8,7 +8,6 @@ deployment installs only the extra it uses (``sessionjwt[vault]``, ``sessionjwt[
 from sessionjwt.keys.master.env import ENV_SOURCE_WARNING
 from sessionjwt.keys.master.file import load_or_create_master_key
 from sessionjwt.keys.master.keyset import (
-    MASTER_KEY_BYTES,
     MasterKeys,
     generate_master_key,
     master_key_id,
@@ -16,6 +15,7 @@ from sessionjwt.keys.master.keyset import (
 )
 from sessionjwt.keys.master.load import build_source, load_master_keys
 from sessionjwt.keys.master.source import MasterKeySource
+from sessionjwt.settings import MASTER_KEY_BYTES
 
 __all__ = [
     "ENV_SOURCE_WARNING",

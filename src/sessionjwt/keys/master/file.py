@@ -14,7 +14,8 @@ import stat
 from pathlib import Path
 
 from sessionjwt.errors import ConfigurationError
-from sessionjwt.keys.master.keyset import MASTER_KEY_BYTES, parse_master_key
+from sessionjwt.keys.master.keyset import parse_master_key
+from sessionjwt.settings import MASTER_KEY_BYTES
 
 
 class FileSource:

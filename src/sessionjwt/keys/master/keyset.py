@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 from sessionjwt.errors import ConfigurationError
 from sessionjwt.keys.ring import decrypt_private_bytes, encrypt_private_bytes
+from sessionjwt.settings import MASTER_KEY_BYTES, decode_base64url
 
-MASTER_KEY_BYTES = 32
 MASTER_KEY_ID_BYTES = 8
 
 
@@ -37,19 +37,10 @@ def generate_master_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(MASTER_KEY_BYTES)).decode("ascii")
 
 
-def _decode(text: str | bytes) -> bytes:
-    """Strict base64url (a stray character is an error, not silently skipped); padding
-    optional, since some secret stores trim a trailing ``=``."""
-    if isinstance(text, str):
-        text = text.encode("ascii", errors="replace")
-    text = text.strip()
-    return base64.b64decode(text + b"=" * (-len(text) % 4), altchars=b"-_", validate=True)
-
-
 def parse_master_key(text: str | bytes, where: str) -> bytes:
     """Decode a stored key; errors name ``where`` the key came from, never its content."""
     try:
-        key = _decode(text)
+        key = decode_base64url(text)
     except (binascii.Error, ValueError):
         raise ConfigurationError(f"master key from {where} is not base64url text") from None
     if len(key) != MASTER_KEY_BYTES:
@@ -58,14 +49,6 @@ def parse_master_key(text: str | bytes, where: str) -> bytes:
             "(make one with: sessionjwt master-key generate)"
         )
     return key
-
-
-def looks_like_a_key(text: str) -> bool:
-    """True if ``text`` decodes to exactly a master key: a key pasted where a *name* belongs."""
-    try:
-        return len(_decode(text)) == MASTER_KEY_BYTES
-    except (binascii.Error, ValueError):
-        return False
 
 
 @dataclass(frozen=True, slots=True)

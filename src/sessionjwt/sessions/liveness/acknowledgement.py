@@ -32,8 +32,6 @@ from enum import StrEnum
 # over a lease of at most a second that is well under a millisecond. A fixed margin covers
 # it, and any delay between a member deciding to trust memory and reading it.
 CLOCK_MARGIN_S = 0.005
-# The longest lease a member may hold, so that no revoke ever waits longer than this.
-MAX_LEASE_S = 1.0
 
 
 class Outcome(StrEnum):
