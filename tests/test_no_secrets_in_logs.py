@@ -43,8 +43,8 @@ def remember_keys(bag: SecretBag, auth: SessionJWT) -> None:
     file = auth.settings.resolved_master_key_file
     if file.exists():
         bag.add("master key file", file.read_text().strip())
-    assert auth._chain is not None
-    bag.add_bytes("refresh chain key", auth._chain._key)
+    assert auth.components.chain is not None
+    bag.add_bytes("refresh chain key", auth.components.chain._key)
 
 
 async def run_the_life(

@@ -318,7 +318,7 @@ async def test_store_outage_is_503_never_an_answer(
     async def unavailable(_session_id: str) -> None:
         raise StoreUnavailable()
 
-    monkeypatch.setattr(auth.sessions, "load", unavailable)
+    monkeypatch.setattr(auth.session_store, "load", unavailable)
     auth.cache.clear()  # nothing warm to answer from
     for token in (tokens["access_token"], tokens["refresh_token"]):
         response = await introspect(client, token, resource_server)

@@ -200,8 +200,8 @@ async def test_store_outage_is_503_not_a_false_200(
     async def unavailable(*_args: object, **_kwargs: object) -> None:
         raise StoreUnavailable()
 
-    monkeypatch.setattr(auth.sessions, "revoke", unavailable)
-    monkeypatch.setattr(auth.sessions, "load", unavailable)
+    monkeypatch.setattr(auth.session_store, "revoke", unavailable)
+    monkeypatch.setattr(auth.session_store, "load", unavailable)
     for kind in ("access_token", "refresh_token"):
         response = await revoke(client, tokens[kind])
         assert_oauth_error(response, 503, "store_unavailable")

@@ -57,7 +57,7 @@ def inbox(smtp: tuple[Inbox, int]) -> Inbox:
 
 async def mail_sent(auth: SessionJWT) -> None:
     """The reset mail goes out in the background: wait until the SMTP server has it."""
-    await asyncio.gather(*auth._mail_tasks)
+    await asyncio.gather(*auth.password_resets.mail_under_way)
 
 
 async def request_reset(client: httpx.AsyncClient, address: str) -> httpx.Response:
@@ -211,7 +211,7 @@ async def test_without_smtp_a_reset_request_warns_and_sends_nothing(
         await auth.register("alice@example.com", PASSWORD)
         with caplog.at_level("WARNING", logger="sessionjwt"):
             await auth.request_password_reset("alice@example.com")
-        assert auth._mail_tasks == set()
+        assert auth.password_resets.mail_under_way == set()
     assert "SESSIONJWT_SMTP_HOST" in caplog.text
 
 

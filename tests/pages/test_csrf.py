@@ -110,7 +110,7 @@ async def test_a_forged_password_reset_request_sends_nothing(
         "/password-reset", {"email": "alice@example.com"}, origin="https://evil.example"
     )
     assert_refused(response)
-    assert auth._mail_tasks == set()
+    assert auth.password_resets.mail_under_way == set()
 
 
 async def test_a_trusted_origin_is_accepted(browser: Browser, auth: SessionJWT) -> None:

@@ -40,6 +40,11 @@ class Revoker:
         self.revocations: Counter[str] = Counter()
         self.reuse_detections = 0  # replayed refresh tokens, even of an already ended session
 
+    async def user_changed(self, user_id: str) -> None:
+        """The user's roles changed: every process re-reads the user before its next check."""
+        self._cache.forget_user(user_id)
+        await self._feed.announce(Invalidation("user", user_id))
+
     # -- the key keeper's feed (sessionjwt.keys.rotation.KeyChangeFeed) ----------------------
 
     def forget_every_session(self) -> None:

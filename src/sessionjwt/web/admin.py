@@ -14,10 +14,11 @@ from pydantic import BaseModel, ConfigDict
 
 from sessionjwt.audit.query import MAX_LIMIT, AuditFilter
 from sessionjwt.principal import Principal
+from sessionjwt.web.binding import web_of
 from sessionjwt.web.routes import ErrorOut
 
 if TYPE_CHECKING:
-    from sessionjwt.facade import SessionJWT
+    from sessionjwt.core import AuthCore
 
 
 class RotateRequest(BaseModel):
@@ -59,8 +60,10 @@ class AuditPageOut(BaseModel):
     next_cursor: str | None
 
 
-def build_admin_router(auth: "SessionJWT") -> APIRouter:
-    Admin = Annotated[Principal, Depends(auth.dependencies.require_roles(auth.settings.admin_role))]
+def build_admin_router(auth: "AuthCore") -> APIRouter:
+    Admin = Annotated[
+        Principal, Depends(web_of(auth).dependencies.require_roles(auth.settings.admin_role))
+    ]
     router = APIRouter(
         tags=["admin"],
         responses={

@@ -1,4 +1,4 @@
-"""Prometheus metrics for one :class:`~sessionjwt.facade.SessionJWT`, read when scraped.
+"""Prometheus metrics for one :class:`~sessionjwt.facade.AuthCore`, read when scraped.
 
 Nothing here runs per request: the flows keep plain integer counters (see
 :mod:`sessionjwt.support.counters`) and :class:`SessionJWTCollector` turns them into metric families
@@ -23,13 +23,13 @@ from prometheus_client.registry import Collector
 from sessionjwt.support.counters import LATENCY_BUCKETS, Durations
 
 if TYPE_CHECKING:
-    from sessionjwt.facade import SessionJWT
+    from sessionjwt.core import AuthCore
 
 PREFIX = "sessionjwt"
 
 
 class SessionJWTCollector(Collector):
-    def __init__(self, auth: SessionJWT) -> None:
+    def __init__(self, auth: AuthCore) -> None:
         self._auth = auth
 
     def collect(self) -> Iterator[Metric]:
@@ -94,7 +94,7 @@ class SessionJWTCollector(Collector):
         yield from _gauges(auth)
 
 
-def _gauges(auth: SessionJWT) -> Iterator[Metric]:
+def _gauges(auth: AuthCore) -> Iterator[Metric]:
     ring = auth.keys.ring if auth.keys is not None else None
     if ring is not None and ring.active.activated_at is not None:
         yield GaugeMetricFamily(
@@ -116,7 +116,7 @@ def _gauges(auth: SessionJWT) -> Iterator[Metric]:
     )
 
 
-def _announce_waits(auth: SessionJWT) -> Iterator[Metric]:
+def _announce_waits(auth: AuthCore) -> Iterator[Metric]:
     """How long revokes waited for the other processes (Redis feed only)."""
     waits: dict[str, Durations] | None = getattr(auth.feed, "waits", None)
     if waits is None:
@@ -151,7 +151,7 @@ def _bound(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(bound)
 
 
-def build_registry(auth: SessionJWT) -> CollectorRegistry:
+def build_registry(auth: AuthCore) -> CollectorRegistry:
     """A registry holding only this instance's metrics."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SessionJWTCollector(auth))

@@ -28,11 +28,12 @@ from sessionjwt.errors import (
     RateLimited,
     SessionJWTError,
 )
+from sessionjwt.web.binding import web_of
 from sessionjwt.web.public import public
 from sessionjwt.web.well_known import INTROSPECTION_PATH, REVOCATION_PATH
 
 if TYPE_CHECKING:
-    from sessionjwt.facade import SessionJWT
+    from sessionjwt.core import AuthCore
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 FORM_HEADROOM = 4096  # room for the other parameters around a token of the largest size
@@ -184,9 +185,9 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {**_OAUTH_ERROR, "description": meaning[status]} for status in statuses}
 
 
-def build_oauth_router(auth: SessionJWT) -> APIRouter:
+def build_oauth_router(auth: AuthCore) -> APIRouter:
     router = APIRouter(tags=["oauth"])
-    deps = auth.dependencies
+    deps = web_of(auth).dependencies
     max_bytes = auth.settings.max_token_bytes + FORM_HEADROOM
 
     @router.post(

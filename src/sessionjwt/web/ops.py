@@ -17,10 +17,10 @@ from fastapi.responses import JSONResponse, Response
 from sessionjwt.web.public import public
 
 if TYPE_CHECKING:
-    from sessionjwt.facade import SessionJWT
+    from sessionjwt.core import AuthCore
 
 
-def build_ops_router(auth: SessionJWT) -> APIRouter:
+def build_ops_router(auth: AuthCore) -> APIRouter:
     router = APIRouter(tags=["ops"])
 
     @router.get("/readyz")

@@ -6,11 +6,11 @@ Mounting takes five lines::
     app = FastAPI(lifespan=auth.lifespan)
     app.include_router(auth.router(), prefix="/auth")
     auth.protect(app)                       # default-deny; @public opens a route
-    # def handler(user: Principal = Depends(auth.principal)) ...
+    # def handler(user: Principal = Depends(web_of(auth).dependencies.principal)) ...
 """
 
 # No ``from __future__ import annotations``: FastAPI must evaluate the local Annotated aliases.
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,29 +19,27 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from sessionjwt.client import ClientInfo, client_ip
+from sessionjwt.client import ClientInfo
 from sessionjwt.errors import (
     AuthenticationError,
-    InsufficientRole,
     MissingToken,
     SessionJWTError,
 )
 from sessionjwt.principal import Principal
 from sessionjwt.sessions.issue import TokenPair
 from sessionjwt.sessions.revoke import RevokeReason
+from sessionjwt.web.binding import web_of
 from sessionjwt.web.cookies import safe_next
 from sessionjwt.web.csrf import check_same_origin
 from sessionjwt.web.guard import (
     GuardMiddleware,
     PublicRoutes,
-    current_principal,
     error_response,
     public,
-    request_token,
 )
 
 if TYPE_CHECKING:
-    from sessionjwt.facade import SessionJWT
+    from sessionjwt.core import AuthCore
 
 # -- request and response bodies ------------------------------------------------------------
 
@@ -145,41 +143,6 @@ def _moment(seconds: float) -> datetime:
 # -- dependencies ---------------------------------------------------------------------------
 
 
-class Dependency:
-    """FastAPI dependencies bound to one :class:`SessionJWT`."""
-
-    def __init__(self, auth: "SessionJWT") -> None:
-        self._auth = auth
-
-        async def principal(request: Request) -> Principal:
-            checked = current_principal(request)
-            if checked is not None:  # the global guard already did the work
-                return checked
-            token = request_token(request, auth.cookies, auth.settings.trusted_origins)
-            return await auth.checker.timed_check(token)
-
-        self.principal: Callable[[Request], Awaitable[Principal]] = principal
-
-    def require_roles(self, *roles: str) -> Callable[..., Awaitable[Principal]]:
-        required = tuple(roles)
-
-        async def with_roles(
-            principal: Annotated[Principal, Depends(self.principal)],
-        ) -> Principal:
-            if not principal.has_roles(*required):
-                raise InsufficientRole()
-            return principal
-
-        return with_roles
-
-    def client(self, request: Request) -> ClientInfo:
-        peer = request.client.host if request.client else None
-        ip = client_ip(
-            peer, request.headers.get("x-forwarded-for"), self._auth.settings.trusted_proxies
-        )
-        return ClientInfo.build(ip, request.headers.get("user-agent"))
-
-
 # -- the router -----------------------------------------------------------------------------
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -189,8 +152,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def build_router(auth: "SessionJWT", *, registration: bool = True) -> APIRouter:
-    deps = auth.dependencies
+def build_router(auth: "AuthCore", *, registration: bool = True) -> APIRouter:
+    deps = web_of(auth).dependencies
     router = APIRouter(tags=["auth"], responses=_ERRORS)
     CurrentPrincipal = Annotated[Principal, Depends(deps.principal)]
     Client = Annotated[ClientInfo, Depends(deps.client)]
@@ -228,7 +191,7 @@ def build_router(auth: "SessionJWT", *, registration: bool = True) -> APIRouter:
         response.headers["Cache-Control"] = "no-store"
         if body is not None:
             return TokenPairOut.of(await auth.refresh(body.refresh_token, client))
-        cookies = auth.cookies
+        cookies = web_of(auth).cookies
         token = cookies.refresh_token(request.scope)
         if token is None:
             raise MissingToken("Send refresh_token in the body, or the refresh cookie.")
@@ -245,7 +208,7 @@ def build_router(auth: "SessionJWT", *, registration: bool = True) -> APIRouter:
     ) -> Response:
         """Transparent refresh for page loads (the guard sends expired browsers here): rotate
         the refresh cookie and go back to ``next``, or clear the cookies and go to sign-in."""
-        cookies = auth.cookies
+        cookies = web_of(auth).cookies
         back = safe_next(next)
         token = cookies.refresh_token(request.scope)
         if token is not None:
@@ -268,7 +231,7 @@ def build_router(auth: "SessionJWT", *, registration: bool = True) -> APIRouter:
         principal: CurrentPrincipal, client: Client, request: Request, response: Response
     ) -> None:
         await auth.logout(principal, client)
-        auth.cookies.clear(response, request)
+        web_of(auth).cookies.clear(response, request)
 
     @router.post(
         "/reauthenticate",
@@ -402,7 +365,7 @@ def _field_name(item: dict[str, Any]) -> str:
 
 def protect(
     app: FastAPI,
-    auth: "SessionJWT",
+    auth: "AuthCore",
     *,
     public_paths: Iterable[str] | None = None,
     cookies: bool = True,
@@ -428,6 +391,6 @@ def protect(
         GuardMiddleware,
         check=auth.checker.timed_check,
         is_public_request=PublicRoutes(app.router, public_paths),
-        cookies=auth.cookies if cookies else None,
+        cookies=web_of(auth).cookies if cookies else None,
         trusted_origins=auth.settings.trusted_origins,
     )

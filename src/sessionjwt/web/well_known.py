@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from sessionjwt.web.public import public
 
 if TYPE_CHECKING:
-    from sessionjwt.facade import SessionJWT
+    from sessionjwt.core import AuthCore
 
 JWKS_PATH = "/.well-known/jwks.json"
 METADATA_PATH = "/.well-known/oauth-authorization-server"
@@ -33,11 +33,11 @@ _JWK_SET: dict[str, Any] = {
 }
 
 
-def jwks_max_age(auth: SessionJWT) -> int:
+def jwks_max_age(auth: AuthCore) -> int:
     return max(0, int(auth.settings.key_publish_ahead.total_seconds() // 4))
 
 
-def authorization_server_metadata(auth: SessionJWT) -> dict[str, Any]:
+def authorization_server_metadata(auth: AuthCore) -> dict[str, Any]:
     """RFC 8414 metadata; endpoints are absolute URLs under the issuer."""
     issuer = auth.settings.issuer
     base = issuer.rstrip("/")
@@ -63,7 +63,7 @@ def authorization_server_metadata(auth: SessionJWT) -> dict[str, Any]:
     }
 
 
-def build_well_known_router(auth: SessionJWT) -> APIRouter:
+def build_well_known_router(auth: AuthCore) -> APIRouter:
     router = APIRouter(tags=["discovery"])
 
     @router.get(

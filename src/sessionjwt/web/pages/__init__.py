@@ -25,7 +25,7 @@ from sessionjwt.web.pages.security import add_security_routes
 from sessionjwt.web.public import public
 
 if TYPE_CHECKING:
-    from sessionjwt.facade import SessionJWT
+    from sessionjwt.core import AuthCore
 
 __all__ = ["STATIC_PATH", "build_pages_router", "mount_static"]
 
@@ -33,7 +33,7 @@ STATIC_PATH = "/static/sessionjwt"
 STATIC_DIRECTORY = Path(__file__).parent / "static"
 
 
-def build_pages_router(auth: SessionJWT) -> APIRouter:
+def build_pages_router(auth: AuthCore) -> APIRouter:
     """Every page route, at the app's root (see the page contract for the URLs)."""
     pages = Pages(auth)
     router = APIRouter(route_class=page_route_class(pages), include_in_schema=False)

@@ -21,6 +21,7 @@ from sessionjwt.errors import (
     WeakPassword,
 )
 from sessionjwt.principal import Principal
+from sessionjwt.web.binding import web_of
 from sessionjwt.web.cookies import safe_next
 from sessionjwt.web.guard import bearer_token
 from sessionjwt.web.pages.routing import Pages, see_other, too_many_attempts
@@ -48,7 +49,7 @@ Next = Annotated[str, Form(max_length=2048)]
 def add_account_routes(router: APIRouter, pages: Pages) -> None:
     auth = pages.auth
     render = pages.renderer.page
-    CurrentPrincipal = Annotated[Principal, Depends(auth.principal)]
+    CurrentPrincipal = Annotated[Principal, Depends(web_of(auth).dependencies.principal)]
 
     @router.get("/")
     @public

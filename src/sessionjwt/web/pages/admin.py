@@ -16,6 +16,7 @@ from sessionjwt.audit.query import AuditFilter
 from sessionjwt.errors import InsufficientRole, UserNotFound
 from sessionjwt.principal import Principal
 from sessionjwt.sessions.revoke import RevokeReason
+from sessionjwt.web.binding import web_of
 from sessionjwt.web.pages.devices import devices_of
 from sessionjwt.web.pages.events import event_rows
 from sessionjwt.web.pages.routing import Pages, see_other
@@ -49,7 +50,9 @@ def add_admin_routes(router: APIRouter, pages: Pages) -> None:
     auth = pages.auth
     role = auth.settings.admin_role
 
-    async def admin(principal: Annotated[Principal, Depends(auth.principal)]) -> Principal:
+    async def admin(
+        principal: Annotated[Principal, Depends(web_of(auth).dependencies.principal)],
+    ) -> Principal:
         if not principal.has_roles(role):
             raise AdminOnly(principal)
         return principal

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from sessionjwt.principal import Principal
 from sessionjwt.sessions.model import SessionRecord
 from sessionjwt.sessions.revoke import RevokeReason
+from sessionjwt.web.binding import web_of
 from sessionjwt.web.pages.routing import Pages, see_other
 from sessionjwt.web.pages.user_agents import describe
 
@@ -59,7 +60,7 @@ def devices_of(records: list[SessionRecord], current_session_id: str | None) -> 
 
 def add_device_routes(router: APIRouter, pages: Pages) -> None:
     auth = pages.auth
-    CurrentPrincipal = Annotated[Principal, Depends(auth.principal)]
+    CurrentPrincipal = Annotated[Principal, Depends(web_of(auth).dependencies.principal)]
 
     @router.get(DEVICES_PATH)
     async def devices_page(
@@ -67,7 +68,7 @@ def add_device_routes(router: APIRouter, pages: Pages) -> None:
     ) -> Response:
         notice = OTHERS_SIGNED_OUT if others else None
         if revoked and len(revoked) <= 128:
-            loaded = await auth.sessions.load(revoked)
+            loaded = await auth.session_store.load(revoked)
             # Only name a session of this user: the parameter is typed by whoever made the link.
             if loaded is not None and loaded[0].user_id == principal.user_id:
                 notice = f"Signed out {describe(loaded[0].user_agent)}."

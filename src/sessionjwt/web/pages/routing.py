@@ -28,13 +28,14 @@ from sessionjwt.errors import (
     SessionJWTError,
 )
 from sessionjwt.principal import Principal
+from sessionjwt.web.binding import web_of
 from sessionjwt.web.cookies import path_with_query, safe_next
 from sessionjwt.web.csrf import check_form
 from sessionjwt.web.pages.headers import apply_security_headers
 from sessionjwt.web.pages.rendering import Renderer
 
 if TYPE_CHECKING:
-    from sessionjwt.facade import SessionJWT
+    from sessionjwt.core import AuthCore
 
 REAUTH_PATH = "/reauth"
 INCOMPLETE_FORM = "The form was incomplete or a field was too long. Go back and try again."
@@ -52,17 +53,17 @@ def see_other(url: str) -> RedirectResponse:
 class Pages:
     """The service, the renderer and the checks the page modules use."""
 
-    def __init__(self, auth: SessionJWT) -> None:
+    def __init__(self, auth: AuthCore) -> None:
         self.auth = auth
-        self.cookies = auth.cookies
-        self.renderer = Renderer(auth.cookies, auth.settings.admin_role)
+        self.cookies = web_of(auth).cookies
+        self.renderer = Renderer(web_of(auth).cookies, auth.settings.admin_role)
 
     def check_form(self, request: Request, submitted: str) -> None:
         """Both CSRF layers; raises :class:`CsrfRefused` (a 403 page) before any action."""
         check_form(request, submitted or None, self.cookies, self.auth.settings.trusted_origins)
 
     def client(self, request: Request) -> ClientInfo:
-        return self.auth.dependencies.client(request)
+        return web_of(self.auth).dependencies.client(request)
 
     async def fresh_or_reauth(self, principal: Principal, back_to: str) -> Response | None:
         """None if the session proved the password recently; else the way to /reauth."""

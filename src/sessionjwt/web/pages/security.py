@@ -14,6 +14,7 @@ from starlette.responses import Response
 from sessionjwt.audit.query import AuditFilter
 from sessionjwt.errors import InvalidCredentials, RateLimited, WeakPassword
 from sessionjwt.principal import Principal
+from sessionjwt.web.binding import web_of
 from sessionjwt.web.pages.events import event_rows
 from sessionjwt.web.pages.routing import Pages, see_other, too_many_attempts
 
@@ -28,7 +29,7 @@ Csrf = Annotated[str, Form(max_length=128)]
 
 def add_security_routes(router: APIRouter, pages: Pages) -> None:
     auth = pages.auth
-    CurrentPrincipal = Annotated[Principal, Depends(auth.principal)]
+    CurrentPrincipal = Annotated[Principal, Depends(web_of(auth).dependencies.principal)]
 
     async def security_page(
         request: Request,

@@ -1,0 +1,149 @@
+"""Password reset by mail, for a signed-out user: request a single-use link, then use it once
+to set a new password and end every session of the account."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+from sessionjwt.accounts.mailer import Mailer
+from sessionjwt.accounts.password_reset import ResetTokens, new_token
+from sessionjwt.accounts.passwords import PasswordHashing, PasswordPolicy
+from sessionjwt.accounts.service import account_key
+from sessionjwt.accounts.users import UserStore
+from sessionjwt.audit.trail import AuditEvent, AuditEventType
+from sessionjwt.client import ClientInfo
+from sessionjwt.clock import Clock
+from sessionjwt.errors import InvalidResetToken
+from sessionjwt.sessions.revoke import Revoker
+from sessionjwt.settings import Settings
+from sessionjwt.support.background import cancel_all
+from sessionjwt.support.ratelimit import Throttle
+
+logger = logging.getLogger("sessionjwt")
+
+
+class PasswordResets:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        clock: Clock,
+        users: UserStore,
+        tokens: ResetTokens,
+        policy: PasswordPolicy,
+        hashing: PasswordHashing,
+        throttle: Throttle,
+        revoker: Revoker,
+        mailer: Mailer | None,
+        ready: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._users = users
+        self._tokens = tokens
+        self._policy = policy
+        self._hashing = hashing
+        self._throttle = throttle
+        self._revoker = revoker
+        self._mailer = mailer
+        self._ready = ready
+        self._mail_tasks: set[asyncio.Task[None]] = set()
+
+    async def request(self, email: str, client: ClientInfo | None = None) -> None:
+        """Mail a single-use reset link if ``email`` has an account; the caller learns nothing.
+
+        Known and unknown addresses take the same path up to the database write, and the mail
+        goes out in the background, so neither the answer nor its timing tells them apart."""
+        await self._ready()
+        client = client or ClientInfo()
+        settings = self._settings
+        if client.ip:
+            await self._throttle.hit(settings.password_reset_rate_limit_ip, "reset-ip", client.ip)
+        await self._throttle.hit(
+            settings.password_reset_rate_limit_email, "reset-email", account_key(email)
+        )
+        token, token_hash = new_token()
+        user = await self._users.find_by_email(email)
+        if user is None or user.disabled:
+            return
+        now = self._clock.now()
+        event = AuditEvent(
+            AuditEventType.PASSWORD_RESET_REQUESTED,
+            at=now,
+            user_id=user.id,
+            ip=client.ip,
+            user_agent=client.user_agent,
+        )
+        ttl = settings.password_reset_ttl.total_seconds()
+        await self._tokens.store(user.id, token_hash, now, ttl, [event])
+        url = settings.resolved_password_reset_url
+        if self._mailer is None or url is None:
+            logger.warning(
+                "password reset requested but no mail can be sent: set SESSIONJWT_SMTP_HOST "
+                "and SESSIONJWT_PASSWORD_RESET_URL"
+            )
+            return
+        minutes = max(1, round(ttl / 60))
+        body = (
+            "Someone asked to reset the password of this account.\n\n"
+            f"To choose a new password, open this link within {minutes} minutes:\n\n"
+            f"{url.replace('{token}', token)}\n\n"
+            "It works once. If you did not ask for this, ignore this message: your password "
+            "stays as it is.\n"
+        )
+        task = asyncio.create_task(self._send(self._mailer, user.email, body))
+        self._mail_tasks.add(task)
+        task.add_done_callback(self._mail_tasks.discard)
+
+    async def confirm(
+        self, token: str, new_password: str, client: ClientInfo | None = None
+    ) -> None:
+        """Use a reset token once: set the new password and end every session of the user."""
+        await self._ready()
+        client = client or ClientInfo()
+        if client.ip:
+            limit = self._settings.password_reset_rate_limit_ip
+            await self._throttle.hit(limit, "reset-confirm-ip", client.ip)
+        now = self._clock.now()
+        user_id = await self._tokens.owner(token, now)
+        user = await self._users.get(user_id)
+        if user is None:
+            raise InvalidResetToken()
+        self._policy.check(new_password, email=user.email_normalized)
+        password_hash = await self._hashing.hash(new_password)
+        event = AuditEvent(
+            AuditEventType.PASSWORD_RESET,
+            at=now,
+            user_id=user_id,
+            actor=user_id,
+            ip=client.ip,
+            user_agent=client.user_agent,
+        )
+        # One transaction uses the token, sets the password and moves the watermark; it is
+        # audited as the reset and as sign-out-everywhere, as before.
+        signed_out = replace(
+            event, event=AuditEventType.SIGN_OUT_EVERYWHERE, detail={"kept_session": False}
+        )
+        _, generation = await self._tokens.consume(token, password_hash, now, [event, signed_out])
+        await self._revoker.signed_out(user_id, generation)
+
+    @property
+    def mail_under_way(self) -> set[asyncio.Task[None]]:
+        """Reset mails still being sent (they go out in the background)."""
+        return self._mail_tasks
+
+    async def close(self) -> None:
+        """Let reset mails already under way finish, briefly."""
+        if self._mail_tasks:
+            await asyncio.wait(list(self._mail_tasks), timeout=5)
+        await cancel_all(list(self._mail_tasks))
+
+    async def _send(self, mailer: Mailer, to: str, body: str) -> None:
+        try:
+            await mailer.send(to, "Reset your password", body)
+        except Exception as error:  # an SMTP failure must not kill the loop
+            # The exception's text could echo the message; its type is enough to act on.
+            logger.error("password-reset mail could not be sent: %s", type(error).__name__)

@@ -1,0 +1,51 @@
+"""FastAPI dependencies bound to one core: the current principal, role checks, the client."""
+
+# No ``from __future__ import annotations``: FastAPI must evaluate the Annotated parameters.
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request
+
+from sessionjwt.client import ClientInfo, client_ip
+from sessionjwt.errors import InsufficientRole
+from sessionjwt.principal import Principal
+from sessionjwt.web.cookies import CookieTransport
+from sessionjwt.web.guard import current_principal, request_token
+
+if TYPE_CHECKING:
+    from sessionjwt.core import AuthCore
+
+
+class Dependency:
+    """FastAPI dependencies bound to one :class:`~sessionjwt.core.AuthCore`."""
+
+    def __init__(self, auth: "AuthCore", cookies: CookieTransport) -> None:
+        self._auth = auth
+
+        async def principal(request: Request) -> Principal:
+            checked = current_principal(request)
+            if checked is not None:  # the global guard already did the work
+                return checked
+            token = request_token(request, cookies, auth.settings.trusted_origins)
+            return await auth.checker.timed_check(token)
+
+        self.principal: Callable[[Request], Awaitable[Principal]] = principal
+
+    def require_roles(self, *roles: str) -> Callable[..., Awaitable[Principal]]:
+        required = tuple(roles)
+
+        async def with_roles(
+            principal: Annotated[Principal, Depends(self.principal)],
+        ) -> Principal:
+            if not principal.has_roles(*required):
+                raise InsufficientRole()
+            return principal
+
+        return with_roles
+
+    def client(self, request: Request) -> ClientInfo:
+        peer = request.client.host if request.client else None
+        ip = client_ip(
+            peer, request.headers.get("x-forwarded-for"), self._auth.settings.trusted_proxies
+        )
+        return ClientInfo.build(ip, request.headers.get("user-agent"))
