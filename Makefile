@@ -22,6 +22,7 @@ serve: install
 lint: install
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/lint-imports  # the architecture contracts in pyproject.toml (docs/architecture.md)
 
 typecheck: install
 	$(BIN)/mypy
