@@ -70,7 +70,7 @@ LANES = 4  # revokes in flight at once
 HEALTHY_REVOKES = 400
 KILLED_REVOKES = 300
 RESTARTED_REVOKES = 300  # with the two phases above: 1,000 returned revokes on the cluster
-WORKER_REVOKES = 1000
+WORKER_REVOKES = 500  # two workers, so 1,000 next requests after returned revokes
 WORKERS = ("--workers", "2")
 KILL_EVERY_S = 0.05
 REDIS_DOWN_S = 0.3
@@ -302,12 +302,14 @@ async def test_two_workers_on_sqlite_refuse_every_returned_revoke_on_the_next_re
     targets = [
         Target(f"worker {pid}", sqlite_workers.port, pid, pids) for pid in pids
     ]  # fmt: skip
+    started = time.perf_counter()
     sessions = await prepare_sessions(
         sqlite_workers.env,
         [sqlite_workers.port],
         int(WORKER_REVOKES * SPARE["workers"]) + 2 * LANES,
         "ack-workers",
     )
+    print(f"\nworkers: {len(sessions)} sessions logged in in {time.perf_counter() - started:.1f} s")
     async with lanes_to(targets) as lanes:
         # Each lane holds one connection served by each worker: check it from outside.
         served = [lane.owners() for lane in lanes]
