@@ -31,6 +31,7 @@ from sessionjwt.sessions.revoke import RevokeReason
 from sessionjwt.web.binding import web_of
 from sessionjwt.web.cookies import safe_next
 from sessionjwt.web.csrf import check_same_origin
+from sessionjwt.web.errors import install_http_error_handlers
 from sessionjwt.web.guard import (
     GuardMiddleware,
     PublicRoutes,
@@ -353,6 +354,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(SessionJWTError, on_sessionjwt_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    install_http_error_handlers(app)  # 404, 405, unparseable bodies: the same envelope
 
 
 def _field_name(item: dict[str, Any]) -> str:
