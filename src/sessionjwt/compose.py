@@ -12,13 +12,12 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from sessionjwt.accounts.authenticator import Authenticator
-from sessionjwt.accounts.backoff import BackoffPolicy, BackoffStore, MemoryBackoff
 from sessionjwt.accounts.mailer import build_mailer
 from sessionjwt.accounts.password_reset import ResetTokens
 from sessionjwt.accounts.passwords import PasswordHashing, PasswordPolicy
 from sessionjwt.accounts.resets import PasswordResets
 from sessionjwt.accounts.service import Accounts
-from sessionjwt.accounts.throttle import LoginThrottle
+from sessionjwt.accounts.throttle import build_throttles
 from sessionjwt.accounts.users import UserStore
 from sessionjwt.audit.trail import AuditLog
 from sessionjwt.check.request import RequestChecker
@@ -39,95 +38,16 @@ from sessionjwt.ops.readiness import ReadinessProbe
 from sessionjwt.ops.trail import AuditReader
 from sessionjwt.sessions.issue import SessionIssuer, SessionLifetimes
 from sessionjwt.sessions.liveness.cache import LivenessCache
-from sessionjwt.sessions.liveness.epoch import LocalEpoch, SharedEpoch
-from sessionjwt.sessions.liveness.feed import InvalidationFeed
+from sessionjwt.sessions.liveness.choice import build_feed
 from sessionjwt.sessions.revoke import Revoker
 from sessionjwt.sessions.service import Sessions
 from sessionjwt.sessions.sql import SqlSessionStore
 from sessionjwt.settings import Settings
 from sessionjwt.support.background import cancel_all
-from sessionjwt.support.ratelimit import Throttle
 from sessionjwt.tokens.access import AccessTokenCodec, AccessTokenPolicy
 from sessionjwt.tokens.refresh_token import SuccessorChain
 
 Closer = Callable[[], Awaitable[None]]
-
-
-def build_feed(settings: Settings, cache: LivenessCache) -> InvalidationFeed:
-    """Pick how revokes reach other processes; refuse set-ups that would silently weaken it."""
-    url = settings.resolved_database_url
-    mode = settings.invalidation
-    if mode == "auto":
-        if settings.redis_url:
-            mode = "redis"
-        elif is_sqlite(url):
-            mode = "host"
-        else:
-            raise ConfigurationError(
-                "a shared database without Redis cannot tell other hosts about a revoke: set "
-                "SESSIONJWT_REDIS_URL, or SESSIONJWT_INVALIDATION=host to confirm that every "
-                "instance runs on this one host"
-            )
-    if mode == "redis" and settings.redis_url:
-        from sessionjwt.sessions.liveness.redis_feed import RedisFeed
-
-        return RedisFeed(
-            settings.redis_url,
-            cache,
-            channel=f"{settings.redis_namespace}:invalidations",
-            heartbeat=settings.feed_heartbeat.total_seconds(),
-            stale_after=settings.feed_stale_after.total_seconds(),
-        )
-    if is_sqlite(url) and sqlite_path(url) is None:
-        return LocalEpoch()
-    return SharedEpoch(settings.epoch_file)
-
-
-def build_throttles(
-    settings: Settings, clock: Clock, throttle_storage: str | None
-) -> tuple[Throttle, LoginThrottle, list[Closer]]:
-    """The rate limits and the sign-in backoff: in memory for one process, in Redis (shared
-    by every instance, never a per-process fallback) when ``redis_url`` is set."""
-    policy = BackoffPolicy(
-        base=settings.login_backoff_base.total_seconds(),
-        cap=settings.login_backoff_cap.total_seconds(),
-        forget_after=settings.login_backoff_forget.total_seconds(),
-        free_failures=settings.login_backoff_free_failures,
-    )
-    closers: list[Closer] = []
-    backoff: BackoffStore
-    if throttle_storage is not None:
-        throttle, backoff = Throttle(throttle_storage), MemoryBackoff(policy)
-    elif settings.redis_url:
-        from redis.asyncio import ConnectionPool, Redis
-
-        from sessionjwt.accounts.backoff_redis import RedisBackoff
-
-        timeout = settings.redis_timeout.total_seconds()
-        pool = ConnectionPool.from_url(
-            settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
-        throttle = Throttle(
-            f"async+{settings.redis_url}",
-            key_prefix=f"{settings.redis_namespace}:limits",
-            implementation="redispy",
-            wrap_exceptions=True,
-            connection_pool=pool,
-        )
-        backoff = RedisBackoff(
-            Redis(connection_pool=pool), policy, prefix=f"{settings.redis_namespace}:backoff"
-        )
-        closers.append(pool.disconnect)
-    else:
-        throttle, backoff = Throttle("async+memory://"), MemoryBackoff(policy)
-    login_throttle = LoginThrottle(
-        throttle=throttle,
-        backoff=backoff,
-        clock=clock,
-        ip_limit=settings.login_rate_limit_ip,
-        account_ceiling=settings.login_failures_per_account,
-    )
-    return throttle, login_throttle, closers
 
 
 class Components:

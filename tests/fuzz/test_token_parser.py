@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sessionjwt import ManualClock, SessionJWT
 from sessionjwt.errors import SessionJWTError
 from sessionjwt.tokens.access import AccessTokenCodec
-from sessionjwt.web.guard import parse_bearer
+from sessionjwt.web.credentials import parse_bearer
 from tests.conftest import PASSWORD, T0, make_settings
 
 EXAMPLES = 300

@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI, Request
 from sessionjwt import Principal
 from sessionjwt.resource_server import ResourceServer
 from sessionjwt.resource_server.fastapi import install
-from sessionjwt.web.guard import current_principal
+from sessionjwt.web.credentials import current_principal
 from tests.resource_server.conftest import config_for
 from tests.resource_server.fake_issuer import FakeIssuer
 

@@ -18,11 +18,15 @@ seconds to wait. Any store error is a 503: the counters never fall back to proce
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 
-from sessionjwt.accounts.backoff import BackoffStore, pair_key
+from sessionjwt.accounts.backoff import BackoffPolicy, BackoffStore, MemoryBackoff, pair_key
 from sessionjwt.clock import Clock
 from sessionjwt.errors import RateLimited
+from sessionjwt.settings import Settings
 from sessionjwt.support.ratelimit import Throttle
+
+Closer = Callable[[], Awaitable[None]]
 
 ACCOUNT_SCOPE = "login-account"
 IP_SCOPE = "login-ip"
@@ -65,3 +69,50 @@ class LoginThrottle:
     async def succeeded(self, account: str, ip: str | None) -> None:
         """The password matched: this address starts again from no failures."""
         await self._backoff.reset(pair_key(account, ip))
+
+
+def build_throttles(
+    settings: Settings, clock: Clock, throttle_storage: str | None
+) -> tuple[Throttle, LoginThrottle, list[Closer]]:
+    """The rate limits and the sign-in backoff: in memory for one process, in Redis (shared
+    by every instance, never a per-process fallback) when ``redis_url`` is set."""
+    policy = BackoffPolicy(
+        base=settings.login_backoff_base.total_seconds(),
+        cap=settings.login_backoff_cap.total_seconds(),
+        forget_after=settings.login_backoff_forget.total_seconds(),
+        free_failures=settings.login_backoff_free_failures,
+    )
+    closers: list[Closer] = []
+    backoff: BackoffStore
+    if throttle_storage is not None:
+        throttle, backoff = Throttle(throttle_storage), MemoryBackoff(policy)
+    elif settings.redis_url:
+        from redis.asyncio import ConnectionPool, Redis
+
+        from sessionjwt.accounts.backoff_redis import RedisBackoff
+
+        timeout = settings.redis_timeout.total_seconds()
+        pool = ConnectionPool.from_url(
+            settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        throttle = Throttle(
+            f"async+{settings.redis_url}",
+            key_prefix=f"{settings.redis_namespace}:limits",
+            implementation="redispy",
+            wrap_exceptions=True,
+            connection_pool=pool,
+        )
+        backoff = RedisBackoff(
+            Redis(connection_pool=pool), policy, prefix=f"{settings.redis_namespace}:backoff"
+        )
+        closers.append(pool.disconnect)
+    else:
+        throttle, backoff = Throttle("async+memory://"), MemoryBackoff(policy)
+    login_throttle = LoginThrottle(
+        throttle=throttle,
+        backoff=backoff,
+        clock=clock,
+        ip_limit=settings.login_rate_limit_ip,
+        account_ceiling=settings.login_failures_per_account,
+    )
+    return throttle, login_throttle, closers

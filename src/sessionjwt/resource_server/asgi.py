@@ -14,12 +14,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sessionjwt.errors import MissingToken, SessionJWTError
 from sessionjwt.resource_server.verifier import ResourceServer
-from sessionjwt.web.guard import (
-    PRINCIPAL_STATE_KEY,
-    authorization_header,
-    parse_bearer,
-    refuse,
-)
+from sessionjwt.web.credentials import PRINCIPAL_STATE_KEY, authorization_header, parse_bearer
+from sessionjwt.web.refusals import refuse
 
 
 class ResourceServerMiddleware:

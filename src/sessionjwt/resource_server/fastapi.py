@@ -18,7 +18,7 @@ from starlette.responses import Response
 from sessionjwt.errors import SessionJWTError
 from sessionjwt.resource_server.asgi import ResourceServerMiddleware
 from sessionjwt.resource_server.verifier import ResourceServer
-from sessionjwt.web.guard import error_response
+from sessionjwt.web.refusals import error_response
 
 
 def install(app: FastAPI, rs: ResourceServer | None = None, *, required: bool = False) -> None:

@@ -31,7 +31,7 @@ from sessionjwt.resource_server.liveness import (
 )
 from sessionjwt.tokens.access import AccessTokenPolicy, AccessTokenVerifier
 from sessionjwt.tokens.claims import AccessClaims
-from sessionjwt.web.guard import bearer_token, current_principal
+from sessionjwt.web.credentials import bearer_token, current_principal
 
 
 class ResourceServer:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from sessionjwt.audit.query import MAX_LIMIT, AuditFilter
 from sessionjwt.principal import Principal
 from sessionjwt.web.binding import web_of
-from sessionjwt.web.routes import ErrorOut
+from sessionjwt.web.schemas import ErrorOut
 
 if TYPE_CHECKING:
     from sessionjwt.core import AuthCore

@@ -10,7 +10,7 @@ from sessionjwt.client import ClientInfo, client_ip
 from sessionjwt.errors import InsufficientRole
 from sessionjwt.principal import Principal
 from sessionjwt.web.cookies import CookieTransport
-from sessionjwt.web.guard import current_principal, request_token
+from sessionjwt.web.credentials import current_principal, request_token
 
 if TYPE_CHECKING:
     from sessionjwt.core import AuthCore

@@ -1,4 +1,4 @@
-"""FastAPI face: the ``/auth`` router factory, dependencies, and ``protect(app)``.
+"""FastAPI face: the ``/auth`` router factory, its error handlers, and ``protect(app)``.
 
 Mounting takes five lines::
 
@@ -11,13 +11,11 @@ Mounting takes five lines::
 
 # No ``from __future__ import annotations``: FastAPI must evaluate the local Annotated aliases.
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from sessionjwt.client import ClientInfo
 from sessionjwt.errors import (
@@ -26,123 +24,33 @@ from sessionjwt.errors import (
     SessionJWTError,
 )
 from sessionjwt.principal import Principal
-from sessionjwt.sessions.issue import TokenPair
 from sessionjwt.sessions.revoke import RevokeReason
 from sessionjwt.web.binding import web_of
 from sessionjwt.web.cookies import safe_next
 from sessionjwt.web.csrf import check_same_origin
 from sessionjwt.web.errors import install_http_error_handlers
-from sessionjwt.web.guard import (
-    GuardMiddleware,
-    PublicRoutes,
-    error_response,
-    public,
+from sessionjwt.web.guard import GuardMiddleware, PublicRoutes, public
+from sessionjwt.web.refusals import error_response
+from sessionjwt.web.schemas import (
+    RESET_ACCEPTED,
+    AcceptedOut,
+    ErrorOut,
+    LoginRequest,
+    MeOut,
+    PasswordChangeRequest,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    ReauthenticateRequest,
+    RefreshRequest,
+    RegisterRequest,
+    SessionOut,
+    TokenPairOut,
+    UserOut,
+    moment,
 )
 
 if TYPE_CHECKING:
     from sessionjwt.core import AuthCore
-
-# -- request and response bodies ------------------------------------------------------------
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class RegisterRequest(_Body):
-    email: str = Field(min_length=3, max_length=320)
-    password: str = Field(min_length=1, max_length=4096)
-
-
-class LoginRequest(_Body):
-    email: str = Field(min_length=1, max_length=320)
-    password: str = Field(min_length=1, max_length=4096)
-
-
-class RefreshRequest(_Body):
-    # Generous on purpose: anything token-shaped, even an access token sent by mistake, must
-    # reach the refresh parser and get its 401 invalid_token, not a 422 about length.
-    refresh_token: str = Field(min_length=1, max_length=65536)
-
-
-class ReauthenticateRequest(_Body):
-    password: str = Field(min_length=1, max_length=4096)
-
-
-class PasswordChangeRequest(_Body):
-    current_password: str = Field(min_length=1, max_length=4096)
-    new_password: str = Field(min_length=1, max_length=4096)
-
-
-class PasswordResetRequest(_Body):
-    email: str = Field(min_length=1, max_length=320)
-
-
-class PasswordResetConfirm(_Body):
-    token: str = Field(min_length=1, max_length=256)
-    new_password: str = Field(min_length=1, max_length=4096)
-
-
-class AcceptedOut(BaseModel):
-    message: str
-
-
-RESET_ACCEPTED = "If an account exists for this address, a password-reset link is on its way to it."
-
-
-class UserOut(BaseModel):
-    id: str
-    email: str
-
-
-class TokenPairOut(BaseModel):
-    access_token: str
-    token_type: str
-    expires_in: int
-    refresh_token: str
-    refresh_expires_in: int
-    session_id: str
-
-    @classmethod
-    def of(cls, pair: TokenPair) -> "TokenPairOut":
-        return cls(
-            access_token=pair.access_token,
-            token_type=pair.token_type,
-            expires_in=pair.expires_in,
-            refresh_token=pair.refresh_token,
-            refresh_expires_in=pair.refresh_expires_in,
-            session_id=pair.session_id,
-        )
-
-
-class SessionOut(BaseModel):
-    id: str
-    created_at: datetime
-    last_seen_at: datetime
-    expires_at: datetime
-    user_agent: str | None
-    ip: str | None
-    current: bool
-
-
-class MeOut(BaseModel):
-    id: str
-    email: str
-    roles: list[str]
-    session_id: str
-
-
-class ErrorOut(BaseModel):
-    error: str
-    message: str
-
-
-def _moment(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-# -- dependencies ---------------------------------------------------------------------------
-
 
 # -- the router -----------------------------------------------------------------------------
 
@@ -269,9 +177,9 @@ def build_router(auth: "AuthCore", *, registration: bool = True) -> APIRouter:
         return [
             SessionOut(
                 id=record.id,
-                created_at=_moment(record.created_at),
-                last_seen_at=_moment(record.last_seen_at),
-                expires_at=_moment(record.expires_at),
+                created_at=moment(record.created_at),
+                last_seen_at=moment(record.last_seen_at),
+                expires_at=moment(record.expires_at),
                 user_agent=record.user_agent,
                 ip=record.ip,
                 current=record.id == principal.session_id,

@@ -23,7 +23,7 @@ from sessionjwt.errors import (
 from sessionjwt.principal import Principal
 from sessionjwt.web.binding import web_of
 from sessionjwt.web.cookies import safe_next
-from sessionjwt.web.guard import bearer_token
+from sessionjwt.web.credentials import bearer_token
 from sessionjwt.web.pages.routing import Pages, see_other, too_many_attempts
 from sessionjwt.web.public import public
 

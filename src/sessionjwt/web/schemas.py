@@ -1,0 +1,105 @@
+"""The JSON bodies of the ``/auth`` API: what a client sends and what it gets back.
+Unknown fields are refused (``extra="forbid"``), so a typo is an error, not a silent default."""
+
+# No ``from __future__ import annotations``: pydantic evaluates these annotations.
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sessionjwt.sessions.issue import TokenPair
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterRequest(_Body):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=4096)
+
+
+class LoginRequest(_Body):
+    email: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=4096)
+
+
+class RefreshRequest(_Body):
+    # Generous on purpose: anything token-shaped, even an access token sent by mistake, must
+    # reach the refresh parser and get its 401 invalid_token, not a 422 about length.
+    refresh_token: str = Field(min_length=1, max_length=65536)
+
+
+class ReauthenticateRequest(_Body):
+    password: str = Field(min_length=1, max_length=4096)
+
+
+class PasswordChangeRequest(_Body):
+    current_password: str = Field(min_length=1, max_length=4096)
+    new_password: str = Field(min_length=1, max_length=4096)
+
+
+class PasswordResetRequest(_Body):
+    email: str = Field(min_length=1, max_length=320)
+
+
+class PasswordResetConfirm(_Body):
+    token: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=4096)
+
+
+class AcceptedOut(BaseModel):
+    message: str
+
+
+RESET_ACCEPTED = "If an account exists for this address, a password-reset link is on its way to it."
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+
+
+class TokenPairOut(BaseModel):
+    access_token: str
+    token_type: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+    session_id: str
+
+    @classmethod
+    def of(cls, pair: TokenPair) -> "TokenPairOut":
+        return cls(
+            access_token=pair.access_token,
+            token_type=pair.token_type,
+            expires_in=pair.expires_in,
+            refresh_token=pair.refresh_token,
+            refresh_expires_in=pair.refresh_expires_in,
+            session_id=pair.session_id,
+        )
+
+
+class SessionOut(BaseModel):
+    id: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    user_agent: str | None
+    ip: str | None
+    current: bool
+
+
+class MeOut(BaseModel):
+    id: str
+    email: str
+    roles: list[str]
+    session_id: str
+
+
+class ErrorOut(BaseModel):
+    error: str
+    message: str
+
+
+def moment(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
