@@ -2,6 +2,9 @@
 
 Every field can be set from the environment with the ``SESSIONJWT_`` prefix, e.g.
 ``SESSIONJWT_ACCESS_TOKEN_TTL=600`` (seconds) or ``SESSIONJWT_TRUSTED_PROXIES='["10.0.0.1"]'``.
+
+Longer than our other modules on purpose: one flat class is the reference an operator reads
+for every variable, and pydantic-settings needs them on one model to read one environment.
 """
 
 from __future__ import annotations
