@@ -57,6 +57,25 @@ def _seconds_or_iso(value: object) -> object:
 Duration = Annotated[timedelta, BeforeValidator(_seconds_or_iso)]
 
 
+def _comma_separated(value: object) -> object:
+    """``a, b`` from the environment is ``["a", "b"]``; a list from code stays as it is."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _networks(value: object) -> object:
+    value = _comma_separated(value)
+    if isinstance(value, list):
+        return [ipaddress.ip_network(str(item), strict=False) for item in value]
+    return value
+
+
+# NoDecode: the environment gives a comma-separated string, not JSON.
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_comma_separated)]
+NetworkList = Annotated[list[IPNetwork], NoDecode, BeforeValidator(_networks)]
+
+
 def default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "sessionjwt"
 
@@ -86,7 +105,7 @@ class Settings(BaseSettings):
         description="`file` (default), `env` (development only), `vault` (KV v2), `aws-ssm` "
         "(SecureString) or `aws-secrets-manager`.",
     )
-    master_key_previous: Annotated[list[str], NoDecode] = Field(
+    master_key_previous: CommaList = Field(
         default_factory=list,
         description="Previous master keys, which only unwrap (during a rotation): "
         "comma-separated references in the same source (file paths, environment variable "
@@ -319,7 +338,7 @@ class Settings(BaseSettings):
         pattern=r"^/[A-Za-z0-9._~/-]*$",
         description="Where a browser without a live session is sent (with ?next=).",
     )
-    trusted_origins: Annotated[list[str], NoDecode] = Field(
+    trusted_origins: CommaList = Field(
         default_factory=list,
         description="Origins besides the request's own whose cookie-authenticated unsafe "
         "requests are accepted (e.g. `https://app.example.com`), comma-separated.",
@@ -346,19 +365,10 @@ class Settings(BaseSettings):
         "size; never a token, cookie or header value. Off: no per-request cost at all.",
     )
 
-    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(
+    trusted_proxies: NetworkList = Field(
         default_factory=list,
         description="Peers whose X-Forwarded-For is believed (IPs or CIDRs, comma-separated).",
     )
-
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _split_proxies(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        if isinstance(value, list):
-            return [ipaddress.ip_network(str(item), strict=False) for item in value]
-        return value
 
     @field_validator("trusted_origins")
     @classmethod
@@ -367,13 +377,6 @@ class Settings(BaseSettings):
             if not re.fullmatch(r"https?://[^/?#\s]+", origin):
                 raise ValueError("trusted_origins holds origins like https://app.example.com")
         return [origin.lower() for origin in value]
-
-    @field_validator("master_key_previous", "trusted_origins", mode="before")
-    @classmethod
-    def _split_commas(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        return value
 
     @field_validator("master_key_previous")
     @classmethod
