@@ -6,13 +6,15 @@ ends every session on every instance in one write.
 """
 
 # No ``from __future__ import annotations``: FastAPI must see the local ``Admin`` dependency.
-from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+# The responses are the core's own dataclasses (KeyInfo, Rotation, AuditPage): FastAPI
+# serialises them, so no schema here mirrors them field by field.
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, ConfigDict
 
-from sessionjwt.audit.query import MAX_LIMIT, AuditFilter
+from sessionjwt.audit.query import MAX_LIMIT, AuditFilter, AuditPage
+from sessionjwt.keys.store import KeyInfo, Rotation
 from sessionjwt.principal import Principal
 from sessionjwt.web.binding import web_of
 from sessionjwt.web.schemas import ErrorOut
@@ -25,39 +27,6 @@ class RotateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     revoke_all: bool = False
     force: bool = False
-
-
-class RotationOut(BaseModel):
-    retired_kid: str | None
-    active_kid: str
-    next_kid: str
-
-
-class KeyOut(BaseModel):
-    kid: str
-    alg: str
-    state: str
-    created_at: float
-    activated_at: float | None
-    deactivated_at: float | None
-    retired_at: float | None
-
-
-class AuditEventOut(BaseModel):
-    id: int
-    event: str
-    at: datetime
-    user_id: str | None
-    session_id: str | None
-    actor: str | None
-    ip: str | None
-    user_agent: str | None
-    detail: dict[str, Any] | None
-
-
-class AuditPageOut(BaseModel):
-    events: list[AuditEventOut]
-    next_cursor: str | None
 
 
 def build_admin_router(auth: "AuthCore") -> APIRouter:
@@ -76,18 +45,13 @@ def build_admin_router(auth: "AuthCore") -> APIRouter:
     )
 
     @router.get("/keys")
-    async def list_keys(_: Admin) -> list[KeyOut]:
-        return [KeyOut(**vars_of(key)) for key in await auth.list_keys()]
+    async def list_keys(_: Admin) -> list[KeyInfo]:
+        return await auth.list_keys()
 
     @router.post("/keys/rotate")
-    async def rotate(body: RotateRequest, principal: Admin) -> RotationOut:
-        rotation = await auth.rotate_keys(
+    async def rotate(body: RotateRequest, principal: Admin) -> Rotation:
+        return await auth.rotate_keys(
             revoke_all=body.revoke_all, force=body.force, actor=f"user:{principal.user_id}"
-        )
-        return RotationOut(
-            retired_kid=rotation.retired_kid,
-            active_kid=rotation.active_kid,
-            next_kid=rotation.next_kid,
         )
 
     @router.post("/keys/{kid}/retire", status_code=status.HTTP_204_NO_CONTENT)
@@ -103,19 +67,11 @@ def build_admin_router(auth: "AuthCore") -> APIRouter:
         until: Annotated[str | None, Query(max_length=40, description="Exclusive.")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
         cursor: Annotated[str | None, Query(max_length=40)] = None,
-    ) -> AuditPageOut:
+    ) -> AuditPage:
         """The audit trail, newest first; pass ``next_cursor`` back as ``cursor`` for more."""
         query = AuditFilter.parse(
             user=user, event=event, since=since, until=until, limit=limit, cursor=cursor
         )
-        page = await auth.audit_events(query)
-        return AuditPageOut(
-            events=[AuditEventOut(**vars_of(record, AuditEventOut)) for record in page.events],
-            next_cursor=page.next_cursor,
-        )
+        return await auth.audit_events(query)
 
     return router
-
-
-def vars_of(record: object, model: type[BaseModel] = KeyOut) -> dict[str, Any]:
-    return {name: getattr(record, name) for name in model.model_fields}
