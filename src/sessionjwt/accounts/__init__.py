@@ -1,0 +1,1 @@
+"""Sign-in: accounts, passwords, the login throttles, password change and reset by mail."""

@@ -1,0 +1,1 @@
+"""The audit trail: one row per security event, written in the same transaction as the change."""

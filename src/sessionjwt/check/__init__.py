@@ -1,0 +1,1 @@
+"""The request check: token → live session → principal, answered from memory when warm."""

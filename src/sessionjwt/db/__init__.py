@@ -1,0 +1,1 @@
+"""The database: SQLAlchemy engine, tables and Alembic migrations."""

@@ -1,0 +1,1 @@
+"""Operations: readiness, background upkeep, the audit trail for operators."""

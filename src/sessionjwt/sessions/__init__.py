@@ -1,0 +1,1 @@
+"""The session: its record and stores, issue, refresh and revoke, and liveness (what each process knows)."""

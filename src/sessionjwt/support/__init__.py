@@ -1,0 +1,1 @@
+"""Small helpers every layer may use: the rate limiter, counters, background tasks."""

@@ -1,0 +1,1 @@
+"""Everything on FastAPI/Starlette: the guard, credentials, refusals, cookies, routers, pages."""
