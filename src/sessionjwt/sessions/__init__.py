@@ -1,1 +1,2 @@
-"""The session: its record and stores, issue, refresh and revoke, and liveness (what each process knows)."""
+"""The session: its record and stores, issue, refresh, revoke, and what each process knows
+of which sessions are alive (liveness/)."""
