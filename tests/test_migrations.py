@@ -86,3 +86,30 @@ def test_instances_migrating_together_on_postgres_take_turns(postgres_url: str) 
         assert asyncio.run(schema_drift(url)) == []
     finally:
         backends.drop_database(name)
+
+
+async def test_accounts_from_before_0007_count_as_verified(tmp_path: Path) -> None:
+    """Revision 0007 asks new accounts to prove their address; the ones already there signed
+    up when nobody asked, so the migration marks them verified rather than locking them out."""
+    from sqlalchemy import text
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
+    await upgrade(url, "0006")
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO users (id, email, email_normalized, password_hash, roles,"
+                    " created_at, session_generation) VALUES ('u1', 'a@example.com',"
+                    " 'a@example.com', 'x', '[]', '2026-01-02 03:04:05.000000', 0)"
+                )
+            )
+        await upgrade(url)
+        async with engine.connect() as connection:
+            verified = (
+                await connection.execute(text("SELECT email_verified_at, created_at FROM users"))
+            ).one()
+        assert verified[0] is not None and verified[0] == verified[1]
+    finally:
+        await engine.dispose()

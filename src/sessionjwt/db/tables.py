@@ -64,6 +64,9 @@ users = Table(
     Column("roles", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("disabled_at", UTCDateTime, nullable=True),
+    # When the user proved they read mail at ``email``; NULL until then (see
+    # sessionjwt.accounts.verification). Accounts older than revision 0007 were backfilled.
+    Column("email_verified_at", UTCDateTime, nullable=True),
     # The "tokens valid after" watermark, as a counter rather than a time so that clock skew
     # between instances cannot let a session outlive it. Sign-out-everywhere and disable are
     # one increment: every session stamped with an older generation is dead, however many.
@@ -198,4 +201,22 @@ password_resets = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     Column("used_at", UTCDateTime, nullable=True),
     Index("ix_password_resets_user_id", "user_id"),
+)
+
+# Single-use tokens mailed to prove an address, stored only as their SHA-256 like
+# password_resets: ``verify_email`` proves the account's own address, ``change_email`` proves
+# ``new_email``, the address the account asked to move to. Issuing a new token of a purpose
+# marks the user's older unused ones of that purpose used.
+email_tokens = Table(
+    "email_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("purpose", String(16), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("new_email", String(320), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    CheckConstraint("purpose IN ('verify_email', 'change_email')", name="ck_email_tokens_purpose"),
+    Index("ix_email_tokens_user_id", "user_id"),
 )
