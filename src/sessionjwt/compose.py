@@ -12,13 +12,14 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from sessionjwt.accounts.authenticator import Authenticator
-from sessionjwt.accounts.mailer import build_mailer
+from sessionjwt.accounts.mailer import Outbox, build_mailer
 from sessionjwt.accounts.password_reset import ResetTokens
 from sessionjwt.accounts.passwords import PasswordHashing, PasswordPolicy
 from sessionjwt.accounts.resets import PasswordResets
 from sessionjwt.accounts.service import Accounts
 from sessionjwt.accounts.throttle import build_throttles
 from sessionjwt.accounts.users import UserStore
+from sessionjwt.accounts.verification import EmailTokens, EmailVerification
 from sessionjwt.audit.trail import AuditLog
 from sessionjwt.check.request import RequestChecker
 from sessionjwt.clock import Clock
@@ -69,7 +70,9 @@ class Components:
         self.audit = AuditLog(self.database)
         self.clients = ClientRegistry(self.database)
         self.reset_tokens = ResetTokens(self.database)
+        self.email_tokens = EmailTokens(self.database)
         self.mailer = build_mailer(settings)
+        self.outbox = Outbox(self.mailer)  # every mail goes out in the background
         self.cache = LivenessCache()
         self.feed = build_feed(settings, self.cache)
         self.password_policy = PasswordPolicy(
@@ -109,7 +112,13 @@ class Components:
             verified_cache_size=settings.verified_token_cache_size,
             last_seen_resolution=settings.last_seen_resolution.total_seconds(),
         )
-        self.authenticator = Authenticator(self.users, self.hashing, self.audit, clock)
+        self.authenticator = Authenticator(
+            self.users,
+            self.hashing,
+            self.audit,
+            clock,
+            require_verified_email=settings.email_verification == "required",
+        )
         self.issuer = SessionIssuer(
             self.codec,
             self.session_store,
@@ -154,7 +163,20 @@ class Components:
             hashing=self.hashing,
             throttle=self.throttle,
             revoker=self.revoker,
-            mailer=self.mailer,
+            outbox=self.outbox,
+            ready=self.start,
+        )
+        self.email_verification = EmailVerification(
+            settings=self.settings,
+            clock=self.clock,
+            users=self.users,
+            tokens=self.email_tokens,
+            policy=self.password_policy,
+            hashing=self.hashing,
+            throttle=self.throttle,
+            revoker=self.revoker,
+            outbox=self.outbox,
+            confirm_password=self.accounts.confirm_password,
             ready=self.start,
         )
         self.sessions = Sessions(
@@ -227,7 +249,7 @@ class Components:
     async def close(self) -> None:
         await cancel_all(self._background)
         self._background = []
-        await self.password_resets.close()
+        await self.outbox.close()  # reset and verification mails under way
         with contextlib.suppress(StoreUnavailable):
             await self.maintenance.flush_last_seen()
         await self.database.dispose()

@@ -48,6 +48,7 @@ class AuthCore:
         # The services, one job each.
         self.accounts = parts.accounts
         self.password_resets = parts.password_resets
+        self.email_verification = parts.email_verification
         self.sessions = parts.sessions
         self.oauth = parts.oauth
         self.audit_reader = parts.audit_reader
@@ -118,10 +119,41 @@ class AuthCore:
         roles: Sequence[str] = (),
         client: ClientInfo | None = None,
         actor: str | None = None,
+        verified: bool = False,
     ) -> UserRecord:
+        """Create an account directly (409 if the address has one); ``verified``: its address
+        needs no proof. Self-service sign-up with verification on is :meth:`sign_up`."""
         return await self.accounts.register(
-            email, password, roles=roles, client=client, actor=actor
+            email, password, roles=roles, client=client, actor=actor, verified=verified
         )
+
+    async def sign_up(self, email: str, password: str, client: ClientInfo | None = None) -> None:
+        """Uniform sign-up: a verification link to a new address, a notice to a taken one."""
+        await self.email_verification.sign_up(email, password, client)
+
+    async def resend_verification(self, email: str, client: ClientInfo | None = None) -> None:
+        """Mail a new verification link if ``email`` has an unverified account; tells nothing."""
+        await self.email_verification.resend(email, client)
+
+    async def verify_email(self, token: str, client: ClientInfo | None = None) -> None:
+        """Use a verification link once: the account's address is proven (or 400)."""
+        await self.email_verification.verify(token, client)
+
+    async def change_email(
+        self,
+        principal: Principal,
+        new_email: str,
+        password: str,
+        client: ClientInfo | None = None,
+    ) -> None:
+        """Check the password, mail a link to ``new_email`` and a notice to the old address."""
+        await self.email_verification.change_email(principal, new_email, password, client)
+
+    async def confirm_email_change(
+        self, principal: Principal, token: str, client: ClientInfo | None = None
+    ) -> None:
+        """Move the account to the linked address; every other session of the user ends."""
+        await self.email_verification.confirm_change(principal, token, client)
 
     async def authenticate(
         self, email: str, password: str, client: ClientInfo | None = None

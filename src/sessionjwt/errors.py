@@ -102,6 +102,19 @@ class ReauthenticationRequired(SessionJWTError):
     default_message = "Confirm your password to continue: your last sign-in is too old."
 
 
+class EmailNotVerified(SessionJWTError):
+    """403, with ``email_verification=required``: the password was right, but the account has
+    not proved its address yet. Not a 401: the credentials are fine and retrying them cannot
+    help; only following the mailed link (or requesting a new one) can. Raised only after the
+    password matched, so it tells nothing to someone who does not know it."""
+
+    status = 403
+    code = "email_not_verified"
+    default_message = (
+        "Confirm your email address first: follow the link we mailed you, or request a new one."
+    )
+
+
 class SessionNotFound(SessionJWTError):
     status = 404
     code = "session_not_found"
@@ -138,6 +151,15 @@ class InvalidResetToken(SessionJWTError):
     status = 400
     code = "invalid_reset_token"
     default_message = "This password-reset link is invalid or has expired; request a new one."
+
+
+class InvalidVerificationToken(SessionJWTError):
+    """400: one answer for an unknown, expired, used, superseded or someone else's link
+    proving an address (verification or e-mail change)."""
+
+    status = 400
+    code = "invalid_verification_token"
+    default_message = "This confirmation link is invalid or has expired; request a new one."
 
 
 class RateLimited(SessionJWTError):

@@ -13,6 +13,8 @@ class Principal:
     email: str
     roles: tuple[str, ...]
     session_id: str
+    # Whether the account proved it reads mail at ``email`` (see email_verification).
+    email_verified: bool = True
 
     def has_roles(self, *required: str) -> bool:
         return all(role in self.roles for role in required)

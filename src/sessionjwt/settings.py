@@ -303,6 +303,35 @@ class Settings(BaseSettings):
         default="3/hour",
         description="Reset requests per email address (whether or not the account exists).",
     )
+    email_verification: Literal["off", "optional", "required"] = Field(
+        default="off",
+        description="`off`: sign-up answers 201, or 409 for a taken address. `optional` and "
+        "`required`: sign-up always answers 202 and mails either a verification link or, to an "
+        "address that has an account, a notice; `required` also refuses password sign-in "
+        "with 403 `email_not_verified` until the link was followed (docs/security.md).",
+    )
+    email_verification_ttl: Duration = Field(
+        default=timedelta(hours=24),
+        gt=timedelta(0),
+        description="How long a verification or e-mail-change link works (once).",
+    )
+    email_verification_url: str | None = Field(
+        default=None,
+        description="The verification link mailed, containing `{token}`. Unset, with "
+        "pages_enabled: `{issuer}/verify-email#token={token}`.",
+    )
+    email_change_url: str | None = Field(
+        default=None,
+        description="The link mailed to a new address to confirm an e-mail change, containing "
+        "`{token}`; it is confirmed by the signed-in user. Unset, with pages_enabled: "
+        "`{issuer}/security/email/confirm?token={token}` (a query, so it survives signing in).",
+    )
+    email_verification_rate_limit_ip: str = "10/minute"
+    email_verification_rate_limit_email: str = Field(
+        default="3/hour",
+        description="Verification-link resends, and e-mail-change links, per address (whether "
+        "or not it has an account).",
+    )
     smtp_host: str | None = Field(default=None, description="SMTP server for outgoing mail.")
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_security: Literal["starttls", "tls", "none"] = Field(
@@ -399,6 +428,8 @@ class Settings(BaseSettings):
         "revoke_rate_limit_ip",
         "password_reset_rate_limit_ip",
         "password_reset_rate_limit_email",
+        "email_verification_rate_limit_ip",
+        "email_verification_rate_limit_email",
     )
     @classmethod
     def _parse_limit(cls, value: str) -> str:
@@ -428,6 +459,10 @@ class Settings(BaseSettings):
             raise ValueError("password_max_length must be >= password_min_length")
         if self.password_reset_url is not None and "{token}" not in self.password_reset_url:
             raise ValueError("password_reset_url must contain {token}")
+        for name in ("email_verification_url", "email_change_url"):
+            template = getattr(self, name)
+            if template is not None and "{token}" not in template:
+                raise ValueError(f"{name} must contain {{token}}")
         if self.master_key_source == "vault" and not self.master_key_vault_path:
             raise ValueError("master_key_source=vault needs master_key_vault_path")
         if self.master_key_source.startswith("aws-") and not self.master_key_aws_name:
@@ -449,6 +484,28 @@ class Settings(BaseSettings):
             return self.password_reset_url
         if self.pages_enabled:
             return f"{self.issuer.rstrip('/')}/password-reset/confirm#token={{token}}"
+        return None
+
+    @property
+    def resolved_email_verification_url(self) -> str | None:
+        """The verification link to mail: the configured one, else the service's own page
+        (the token in the fragment, as for the reset link)."""
+        if self.email_verification_url is not None:
+            return self.email_verification_url
+        if self.pages_enabled:
+            return f"{self.issuer.rstrip('/')}/verify-email#token={{token}}"
+        return None
+
+    @property
+    def resolved_email_change_url(self) -> str | None:
+        """The e-mail-change confirmation link: the configured one, else the Security page's.
+
+        In the query rather than the fragment: the page needs a signed-in user, and a
+        fragment would be lost on the way through the sign-in form."""
+        if self.email_change_url is not None:
+            return self.email_change_url
+        if self.pages_enabled:
+            return f"{self.issuer.rstrip('/')}/security/email/confirm?token={{token}}"
         return None
 
     @property

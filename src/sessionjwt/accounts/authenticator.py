@@ -2,7 +2,9 @@
 
 An unknown email still costs one argon2 verification (against a dummy hash), so response time
 does not reveal whether an account exists. A hash made with older parameters is upgraded on a
-successful login ("a hash upgrade is not a password change").
+successful login ("a hash upgrade is not a password change"). With ``require_verified_email``
+an account whose address is not proven is refused with 403 ``email_not_verified`` — only once
+the password matched, so the refusal tells nothing to someone who does not know it.
 """
 
 from __future__ import annotations
@@ -12,17 +14,24 @@ from sessionjwt.accounts.users import UserRecord, UserStore, normalise_email
 from sessionjwt.audit.trail import AuditEvent, AuditEventType, AuditLog
 from sessionjwt.client import ClientInfo
 from sessionjwt.clock import Clock
-from sessionjwt.errors import AccountDisabled, InvalidCredentials, InvalidEmail
+from sessionjwt.errors import AccountDisabled, EmailNotVerified, InvalidCredentials, InvalidEmail
 
 
 class Authenticator:
     def __init__(
-        self, users: UserStore, hashing: PasswordHashing, audit: AuditLog, clock: Clock
+        self,
+        users: UserStore,
+        hashing: PasswordHashing,
+        audit: AuditLog,
+        clock: Clock,
+        *,
+        require_verified_email: bool = False,
     ) -> None:
         self._users = users
         self._hashing = hashing
         self._audit = audit
         self._clock = clock
+        self._require_verified_email = require_verified_email
         self.failures = 0  # wrong password or unknown account, for metrics
 
     async def authenticate(
@@ -48,6 +57,17 @@ class Authenticator:
             raise InvalidCredentials()
         if user.disabled:
             raise AccountDisabled()
+        if self._require_verified_email and not user.email_verified:
+            await self._audit.record(
+                AuditEvent(
+                    AuditEventType.LOGIN_EMAIL_NOT_VERIFIED,
+                    at=self._clock.now(),
+                    user_id=user.id,
+                    ip=client.ip,
+                    user_agent=client.user_agent,
+                )
+            )
+            raise EmailNotVerified()
         if needs_rehash:
             await self._users.set_password_hash(user.id, await self._hashing.hash(password))
         return user

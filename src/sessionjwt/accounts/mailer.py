@@ -1,11 +1,15 @@
 """Outgoing mail over SMTP with the standard library, in a worker thread.
 
 One seam, :class:`Mailer`; :func:`build_mailer` returns ``None`` when SMTP is not configured,
-so a caller can say so loudly instead of pretending a message went out.
+so a caller can say so loudly instead of pretending a message went out. :class:`Outbox` sends
+in the background, so that whether a mail goes out (an account exists, say) never shows in
+how long the request took.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -14,6 +18,9 @@ from typing import Protocol
 import anyio.to_thread
 
 from sessionjwt.settings import Settings
+from sessionjwt.support.background import cancel_all
+
+logger = logging.getLogger("sessionjwt")
 
 
 class Mailer(Protocol):
@@ -57,3 +64,32 @@ class SmtpMailer:
 
 def build_mailer(settings: Settings) -> SmtpMailer | None:
     return SmtpMailer(settings) if settings.smtp_host else None
+
+
+class Outbox:
+    """Mails sent in the background, after the answer; ``mailer`` None: nothing can be sent."""
+
+    def __init__(self, mailer: Mailer | None) -> None:
+        self.mailer = mailer
+        self.under_way: set[asyncio.Task[None]] = set()
+
+    def send_later(self, to: str, subject: str, body: str, what: str) -> None:
+        """Queue one mail; ``what`` names it in the log if it fails ("password-reset mail")."""
+        if self.mailer is None:
+            return
+        task = asyncio.create_task(self._send(self.mailer, to, subject, body, what))
+        self.under_way.add(task)
+        task.add_done_callback(self.under_way.discard)
+
+    async def close(self) -> None:
+        """Let mails already under way finish, briefly."""
+        if self.under_way:
+            await asyncio.wait(list(self.under_way), timeout=5)
+        await cancel_all(list(self.under_way))
+
+    async def _send(self, mailer: Mailer, to: str, subject: str, body: str, what: str) -> None:
+        try:
+            await mailer.send(to, subject, body)
+        except Exception as error:  # an SMTP failure must not kill the loop
+            # The exception's text could echo the message; its type is enough to act on.
+            logger.error("%s could not be sent: %s", what, type(error).__name__)

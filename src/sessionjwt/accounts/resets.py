@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from sessionjwt.accounts.mailer import Mailer
+from sessionjwt.accounts.mailer import Outbox
 from sessionjwt.accounts.password_reset import ResetTokens, new_token
 from sessionjwt.accounts.passwords import PasswordHashing, PasswordPolicy
 from sessionjwt.accounts.service import account_key
@@ -19,7 +19,6 @@ from sessionjwt.clock import Clock
 from sessionjwt.errors import InvalidResetToken
 from sessionjwt.sessions.revoke import Revoker
 from sessionjwt.settings import Settings
-from sessionjwt.support.background import cancel_all
 from sessionjwt.support.ratelimit import Throttle
 
 logger = logging.getLogger("sessionjwt")
@@ -37,7 +36,7 @@ class PasswordResets:
         hashing: PasswordHashing,
         throttle: Throttle,
         revoker: Revoker,
-        mailer: Mailer | None,
+        outbox: Outbox,
         ready: Callable[[], Awaitable[None]],
     ) -> None:
         self._settings = settings
@@ -48,9 +47,8 @@ class PasswordResets:
         self._hashing = hashing
         self._throttle = throttle
         self._revoker = revoker
-        self._mailer = mailer
+        self._outbox = outbox
         self._ready = ready
-        self._mail_tasks: set[asyncio.Task[None]] = set()
 
     async def request(self, email: str, client: ClientInfo | None = None) -> None:
         """Mail a single-use reset link if ``email`` has an account; the caller learns nothing.
@@ -80,7 +78,7 @@ class PasswordResets:
         ttl = settings.password_reset_ttl.total_seconds()
         await self._tokens.store(user.id, token_hash, now, ttl, [event])
         url = settings.resolved_password_reset_url
-        if self._mailer is None or url is None:
+        if self._outbox.mailer is None or url is None:
             logger.warning(
                 "password reset requested but no mail can be sent: set SESSIONJWT_SMTP_HOST "
                 "and SESSIONJWT_PASSWORD_RESET_URL"
@@ -94,9 +92,7 @@ class PasswordResets:
             "It works once. If you did not ask for this, ignore this message: your password "
             "stays as it is.\n"
         )
-        task = asyncio.create_task(self._send(self._mailer, user.email, body))
-        self._mail_tasks.add(task)
-        task.add_done_callback(self._mail_tasks.discard)
+        self._outbox.send_later(user.email, "Reset your password", body, "password-reset mail")
 
     async def confirm(
         self, token: str, new_password: str, client: ClientInfo | None = None
@@ -108,7 +104,7 @@ class PasswordResets:
             limit = self._settings.password_reset_rate_limit_ip
             await self._throttle.hit(limit, "reset-confirm-ip", client.ip)
         now = self._clock.now()
-        user_id = await self._tokens.owner(token, now)
+        user_id = (await self._tokens.owner(token, now)).user_id
         user = await self._users.get(user_id)
         if user is None:
             raise InvalidResetToken()
@@ -132,18 +128,10 @@ class PasswordResets:
 
     @property
     def mail_under_way(self) -> set[asyncio.Task[None]]:
-        """Reset mails still being sent (they go out in the background)."""
-        return self._mail_tasks
+        """Mails still being sent (they go out in the background): the service's one outbox,
+        so reset and address-verification mails alike."""
+        return self._outbox.under_way
 
     async def close(self) -> None:
-        """Let reset mails already under way finish, briefly."""
-        if self._mail_tasks:
-            await asyncio.wait(list(self._mail_tasks), timeout=5)
-        await cancel_all(list(self._mail_tasks))
-
-    async def _send(self, mailer: Mailer, to: str, body: str) -> None:
-        try:
-            await mailer.send(to, "Reset your password", body)
-        except Exception as error:  # an SMTP failure must not kill the loop
-            # The exception's text could echo the message; its type is enough to act on.
-            logger.error("password-reset mail could not be sent: %s", type(error).__name__)
+        """Let mails already under way finish, briefly."""
+        await self._outbox.close()

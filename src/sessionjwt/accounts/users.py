@@ -12,6 +12,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sessionjwt.clock import to_datetime
 from sessionjwt.db.engine import Database
@@ -49,10 +50,16 @@ class UserRecord:
     created_at: datetime
     disabled_at: datetime | None
     session_generation: int
+    # When the user proved they read mail at ``email``; None: not (yet) proven.
+    email_verified_at: datetime | None = None
 
     @property
     def disabled(self) -> bool:
         return self.disabled_at is not None
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
 
 def _record(row: Any) -> UserRecord:
@@ -65,6 +72,23 @@ def _record(row: Any) -> UserRecord:
         created_at=row.created_at,
         disabled_at=row.disabled_at,
         session_generation=row.session_generation,
+        email_verified_at=row.email_verified_at,
+    )
+
+
+async def insert_record(connection: AsyncConnection, record: UserRecord) -> None:
+    """Insert a new account within the caller's transaction; IntegrityError if the address
+    has one (so a sign-up can write the account and its first link in one transaction)."""
+    await connection.execute(
+        users.insert().values(
+            id=record.id,
+            email=record.email,
+            email_normalized=record.email_normalized,
+            password_hash=record.password_hash,
+            roles=list(record.roles),
+            created_at=record.created_at,
+            email_verified_at=record.email_verified_at,
+        )
     )
 
 
@@ -88,16 +112,7 @@ class UserStore:
         )
         try:
             async with self._db.write() as connection:
-                await connection.execute(
-                    users.insert().values(
-                        id=record.id,
-                        email=record.email,
-                        email_normalized=record.email_normalized,
-                        password_hash=record.password_hash,
-                        roles=list(record.roles),
-                        created_at=record.created_at,
-                    )
-                )
+                await insert_record(connection, record)
         except IntegrityError as error:
             raise EmailTaken() from error
         return record
@@ -147,6 +162,15 @@ class UserStore:
         async with self._db.read() as connection:
             return int(
                 (await connection.execute(select(func.count()).select_from(users))).scalar_one()
+            )
+
+    async def mark_email_verified(self, user_id: str, now: float) -> None:
+        """The address is proven (or vouched for by an operator); kept if already set."""
+        async with self._db.write() as connection:
+            await connection.execute(
+                update(users)
+                .where(users.c.id == user_id, users.c.email_verified_at.is_(None))
+                .values(email_verified_at=to_datetime(now))
             )
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:

@@ -45,6 +45,12 @@ class AuditEventType(StrEnum):
     PASSWORD_RESET_REQUESTED = "password_reset_requested"  # noqa: S105
     PASSWORD_RESET = "password_reset"  # noqa: S105
     REAUTHENTICATED = "reauthenticated"
+    EMAIL_VERIFICATION_SENT = "email_verification_sent"
+    EMAIL_VERIFIED = "email_verified"
+    REGISTER_EXISTING_EMAIL = "register_existing_email"  # a sign-up with a taken address
+    LOGIN_EMAIL_NOT_VERIFIED = "login_email_not_verified"  # right password, unproven address
+    EMAIL_CHANGE_REQUESTED = "email_change_requested"
+    EMAIL_CHANGED = "email_changed"
 
 
 @dataclass(frozen=True, slots=True)

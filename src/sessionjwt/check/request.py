@@ -154,7 +154,8 @@ class RequestChecker:
             raise InvalidToken()
         entry = self._cache.put(session, user, generation)
         if entry is None:  # invalidated while we loaded: answer from the fresh row, keep nothing
-            entry = LiveEntry(session, user, Principal(user.id, user.email, user.roles, session.id))
+            principal = Principal(user.id, user.email, user.roles, session.id, user.email_verified)
+            entry = LiveEntry(session, user, principal)
         return entry
 
     def forget_verified_tokens(self) -> None:

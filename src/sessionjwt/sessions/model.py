@@ -42,6 +42,7 @@ class UserState:
     # Deployment-wide, loaded with the user: an emergency rotation moves it past every
     # existing session's ``deployment_generation``.
     deployment_generation: int = 0
+    email_verified: bool = True  # users.email_verified_at is set
     stale: bool = False  # set when another process changed this user: reload before trusting
 
 

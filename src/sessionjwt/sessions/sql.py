@@ -48,6 +48,7 @@ _USER_COLUMNS = (
     users.c.roles.label("u_roles"),
     users.c.disabled_at.label("u_disabled_at"),
     users.c.session_generation.label("u_generation"),
+    users.c.email_verified_at.label("u_email_verified_at"),
 )
 
 
@@ -113,6 +114,7 @@ class SqlSessionStore:
             disabled=row.u_disabled_at is not None,
             session_generation=row.u_generation,
             deployment_generation=row.d_generation,
+            email_verified=row.u_email_verified_at is not None,
         )
         return session_from_row(row), user
 

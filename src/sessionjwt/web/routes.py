@@ -48,6 +48,7 @@ from sessionjwt.web.schemas import (
     UserOut,
     moment,
 )
+from sessionjwt.web.verification import build_verification_router
 
 if TYPE_CHECKING:
     from sessionjwt.core import AuthCore
@@ -67,7 +68,7 @@ def build_router(auth: "AuthCore", *, registration: bool = True) -> APIRouter:
     CurrentPrincipal = Annotated[Principal, Depends(deps.principal)]
     Client = Annotated[ClientInfo, Depends(deps.client)]
 
-    if registration:
+    if registration and not auth.email_verification.enabled:  # else 202: web/verification.py
 
         @router.post(
             "/register",
@@ -233,8 +234,10 @@ def build_router(auth: "AuthCore", *, registration: bool = True) -> APIRouter:
             email=principal.email,
             roles=list(principal.roles),
             session_id=principal.session_id,
+            email_verified=principal.email_verified,
         )
 
+    router.include_router(build_verification_router(auth, registration=registration))
     return router
 
 

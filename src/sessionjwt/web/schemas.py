@@ -47,11 +47,37 @@ class PasswordResetConfirm(_Body):
     new_password: str = Field(min_length=1, max_length=4096)
 
 
+class VerifyEmailRequest(_Body):
+    token: str = Field(min_length=1, max_length=256)
+
+
+class ResendVerificationRequest(_Body):
+    email: str = Field(min_length=1, max_length=320)
+
+
+class EmailChangeRequest(_Body):
+    new_email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=4096)
+
+
+class EmailChangeConfirm(_Body):
+    token: str = Field(min_length=1, max_length=256)
+
+
 class AcceptedOut(BaseModel):
     message: str
 
 
 RESET_ACCEPTED = "If an account exists for this address, a password-reset link is on its way to it."
+# One answer to every sign-up with verification on, whether or not the address has an account.
+SIGNUP_ACCEPTED = "Check your mail: we sent a message to this address to finish signing up."
+RESEND_ACCEPTED = (
+    "If this address has an account still to be confirmed, a new link is on its way to it."
+)
+EMAIL_CHANGE_ACCEPTED = (
+    "Check the new address's mail: the change happens when its link is opened. A notice "
+    "went to the current address."
+)
 
 
 class UserOut(BaseModel):
@@ -94,6 +120,7 @@ class MeOut(BaseModel):
     email: str
     roles: list[str]
     session_id: str
+    email_verified: bool
 
 
 class ErrorOut(BaseModel):

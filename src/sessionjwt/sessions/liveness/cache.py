@@ -45,9 +45,14 @@ class LivenessCache:
             shared.email, shared.roles = user.email, user.roles
             shared.disabled, shared.session_generation = user.disabled, user.session_generation
             shared.deployment_generation = user.deployment_generation
+            shared.email_verified = user.email_verified
         if len(self.sessions) >= self.max_entries:
             del self.sessions[next(iter(self.sessions))]
-        entry = LiveEntry(session, shared, Principal(user.id, user.email, user.roles, session.id))
+        entry = LiveEntry(
+            session,
+            shared,
+            Principal(user.id, user.email, user.roles, session.id, user.email_verified),
+        )
         self.sessions[session.id] = entry
         return entry
 
