@@ -190,19 +190,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             bold=True,
         )
         terminalreporter.write_line(bar, red=True, bold=True)
-
-
-# -- pytest-xdist: one module, one worker ------------------------------------------------------
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``--dist loadgroup`` a test without an ``xdist_group`` mark is sent to a worker
-    on its own. Here each such test is grouped with the rest of its module instead (as with
-    ``--dist loadfile``), so a module's servers and module-scoped fixtures start once, on
-    one worker; an explicit ``xdist_group`` mark still gathers tests across modules."""
-    if config.getoption("dist", "no") != "loadgroup":
-        return
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
