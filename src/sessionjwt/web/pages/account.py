@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from sessionjwt.errors import (
     AuthenticationError,
+    EmailNotVerified,
     EmailTaken,
     InvalidCredentials,
     InvalidEmail,
@@ -25,6 +26,7 @@ from sessionjwt.web.binding import web_of
 from sessionjwt.web.cookies import safe_next
 from sessionjwt.web.credentials import bearer_token
 from sessionjwt.web.pages.routing import Pages, see_other, too_many_attempts
+from sessionjwt.web.pages.verification import SENT_PATH, unverified_sign_in
 from sessionjwt.web.public import public
 
 AFTER_SIGN_IN = "/devices"
@@ -69,8 +71,12 @@ def add_account_routes(router: APIRouter, pages: Pages) -> None:
         request: Request, email: Email = "", password: Password = "", csrf_token: Csrf = ""
     ) -> Response:
         pages.check_form(request, csrf_token)
+        verifying = auth.email_verification.enabled  # one answer whatever the address
         try:
-            await auth.register(email, password, client=pages.client(request))
+            if verifying:
+                await auth.sign_up(email, password, pages.client(request))
+            else:
+                await auth.register(email, password, client=pages.client(request))
         except (EmailTaken, InvalidEmail, WeakPassword) as error:
             return render(
                 request,
@@ -90,7 +96,7 @@ def add_account_routes(router: APIRouter, pages: Pages) -> None:
                 email=email,
                 headers={"Retry-After": str(error.retry_after)},
             )
-        return see_other("/signin?registered=1")
+        return see_other(SENT_PATH if verifying else "/signin?registered=1")
 
     # -- sign in -----------------------------------------------------------------------------
 
@@ -140,6 +146,8 @@ def add_account_routes(router: APIRouter, pages: Pages) -> None:
             user = await auth.authenticate(email, password, client)
         except InvalidCredentials:
             return again(401, WRONG_CREDENTIALS)
+        except EmailNotVerified:  # the password was right: offer a new link
+            return unverified_sign_in(pages, request, email)
         except AuthenticationError as error:  # a disabled account, with the right password
             return again(error.status, error.message)
         except RateLimited as error:

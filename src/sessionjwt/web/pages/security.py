@@ -8,11 +8,18 @@ hold a session. The event list lets the user spot sign-ins that were not theirs.
 # No ``from __future__ import annotations``: FastAPI must evaluate the Annotated aliases.
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.responses import Response
 
 from sessionjwt.audit.query import AuditFilter
-from sessionjwt.errors import InvalidCredentials, RateLimited, WeakPassword
+from sessionjwt.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidEmail,
+    InvalidVerificationToken,
+    RateLimited,
+    WeakPassword,
+)
 from sessionjwt.principal import Principal
 from sessionjwt.web.binding import web_of
 from sessionjwt.web.pages.events import event_rows
@@ -22,9 +29,18 @@ SECURITY_PATH = "/security"
 RECENT_EVENTS = 20
 PASSWORD_CHANGED = "Password changed. Your other devices were signed out."  # noqa: S105
 WRONG_CURRENT = "The current password is incorrect."
+WRONG_PASSWORD = "The password is incorrect."  # noqa: S105 - a message
+EMAIL_LINK_SENT = (
+    "Check the new address's mail: the change happens when you open its link. A notice "
+    "went to your current address."
+)
+EMAIL_CHANGED = "Email address changed. Your other devices were signed out."
+EMAIL_LINK_INVALID = "This confirmation link is invalid, has expired or is for another account."
 
 Password = Annotated[str, Form(max_length=4096)]
 Csrf = Annotated[str, Form(max_length=128)]
+Email = Annotated[str, Form(max_length=320)]
+Token = Annotated[str, Form(max_length=256)]
 
 
 def add_security_routes(router: APIRouter, pages: Pages) -> None:
@@ -55,9 +71,81 @@ def add_security_routes(router: APIRouter, pages: Pages) -> None:
 
     @router.get(SECURITY_PATH)
     async def security(
-        request: Request, principal: CurrentPrincipal, changed: str = ""
+        request: Request,
+        principal: CurrentPrincipal,
+        changed: str = "",
+        email_sent: str = "",
+        email_changed: str = "",
     ) -> Response:
-        return await security_page(request, principal, notice=PASSWORD_CHANGED if changed else None)
+        notice = (
+            PASSWORD_CHANGED
+            if changed
+            else EMAIL_LINK_SENT
+            if email_sent
+            else EMAIL_CHANGED
+            if email_changed
+            else None
+        )
+        return await security_page(request, principal, notice=notice)
+
+    @router.post(SECURITY_PATH + "/email")
+    async def change_email(
+        request: Request,
+        principal: CurrentPrincipal,
+        new_email: Email = "",
+        email_password: Password = "",
+        csrf_token: Csrf = "",
+    ) -> Response:
+        pages.check_form(request, csrf_token)
+        try:
+            await auth.change_email(principal, new_email, email_password, pages.client(request))
+        except InvalidCredentials:
+            return await security_page(request, principal, status=401, error=WRONG_PASSWORD)
+        except InvalidEmail as error:
+            return await security_page(request, principal, status=422, error=error.message)
+        except RateLimited as error:
+            return await security_page(
+                request,
+                principal,
+                status=429,
+                error=too_many_attempts(error),
+                headers={"Retry-After": str(error.retry_after)},
+            )
+        return see_other(SECURITY_PATH + "?email_sent=1")
+
+    @router.get(SECURITY_PATH + "/email/confirm")
+    async def confirm_email_form(
+        request: Request,
+        principal: CurrentPrincipal,
+        token: Annotated[str, Query(max_length=256)] = "",
+    ) -> Response:
+        return pages.renderer.page(
+            request,
+            "email_confirm.html",
+            title="Confirm your new email address",
+            principal=principal,
+            token=token,
+        )
+
+    @router.post(SECURITY_PATH + "/email/confirm")
+    async def confirm_email(
+        request: Request, principal: CurrentPrincipal, token: Token = "", csrf_token: Csrf = ""
+    ) -> Response:
+        pages.check_form(request, csrf_token)
+        try:
+            await auth.confirm_email_change(principal, token, pages.client(request))
+        except (InvalidVerificationToken, EmailTaken) as error:
+            message = EMAIL_LINK_INVALID if error.status == 400 else error.message
+            return pages.renderer.page(
+                request,
+                "email_confirm.html",
+                title="Confirm your new email address",
+                status=error.status,
+                principal=principal,
+                error=message,
+                token="",
+            )
+        return see_other(SECURITY_PATH + "?email_changed=1")
 
     @router.post(SECURITY_PATH + "/password")
     async def change_password(
