@@ -11,6 +11,7 @@ from dataclasses import asdict
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from sessionjwt.audit.query import MAX_LIMIT, AuditFilter, AuditPage
@@ -20,6 +21,7 @@ from sessionjwt.keys.master import ENV_SOURCE_WARNING
 from sessionjwt.server.accounts_cli import sessions_app, users_app
 from sessionjwt.server.console import console, errors, run, when
 from sessionjwt.server.keys_cli import clients_app, keys_app, master_key_app
+from sessionjwt.server.providers_cli import providers_app
 from sessionjwt.settings import Settings
 
 app = typer.Typer(help="Stateful JWT authentication service.", no_args_is_help=True)
@@ -28,6 +30,7 @@ app.add_typer(sessions_app, name="sessions")
 app.add_typer(keys_app, name="keys")
 app.add_typer(clients_app, name="clients")
 app.add_typer(master_key_app, name="master-key", no_args_is_help=True)
+app.add_typer(providers_app, name="providers")
 
 
 async def _preflight(auth: SessionJWT) -> None:
@@ -83,7 +86,7 @@ def serve(
         # signing key, and fail with one readable line on a stale schema or a bad key.
         asyncio.run(_preflight(SessionJWT(settings)))
     except ConfigurationError as error:
-        errors.print(f"[red]configuration error[/red]: {error}")
+        errors.print(f"[red]configuration error[/red]: {escape(str(error))}")
         raise typer.Exit(2) from error
     # uvicorn re-raises the SIGTERM it handled once its graceful shutdown is done; a stop
     # that was asked for is a success, not a death by signal.

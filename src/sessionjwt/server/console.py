@@ -10,6 +10,7 @@ from typing import TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from sessionjwt.errors import ConfigurationError, SessionJWTError
 from sessionjwt.facade import SessionJWT
@@ -36,7 +37,7 @@ def run(work: Callable[[SessionJWT], Awaitable[T]]) -> T:
         errors.print(f"[red]error[/red] {error.code}: {error.message}")
         raise typer.Exit(1) from error
     except ConfigurationError as error:
-        errors.print(f"[red]configuration error[/red]: {error}")
+        errors.print(f"[red]configuration error[/red]: {escape(str(error))}")
         raise typer.Exit(2) from error
 
 
