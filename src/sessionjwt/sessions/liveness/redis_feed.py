@@ -197,7 +197,12 @@ class RedisFeed:
                 entries = await self._script("announce", ANNOUNCE_SCRIPT)(
                     keys=[self._registry, self._channel], args=[message]
                 )
-            except (RedisError, OSError, TimeoutError) as error:
+            except Exception as error:
+                # RedisError, OSError and TimeoutError are the usual ones, but a connection
+                # killed mid-command can surface as others (an EOF, a reset parser). Whatever
+                # it is, the revoke is durable and unannounced: say so (503), never a 500.
+                if not isinstance(error, RedisError | OSError | TimeoutError):
+                    logger.warning("announce failed: %s", type(error).__name__)
                 self._keep_for_later(inner)
                 self.waits[Outcome.UNANNOUNCED].observe(time.monotonic() - started)
                 raise StoreUnavailable(
