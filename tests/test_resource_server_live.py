@@ -120,10 +120,23 @@ async def introspecting(live: LiveIssuer) -> AsyncIterator[ResourceServer]:
 
 @pytest.fixture
 async def feed_following(live: LiveIssuer) -> AsyncIterator[ResourceServer]:
+    # The longest lease (1 s): these tests call the issuer with a blocking client, which
+    # stalls this loop; a stalled member rightly stops trusting memory after its lease, and
+    # the 100 ms default is shorter than a stall on a loaded CI machine.
     config = rs_config(
-        live, liveness="redis", redis_url=live.redis_url, redis_namespace=live.namespace
+        live,
+        liveness="redis",
+        redis_url=live.redis_url,
+        redis_namespace=live.namespace,
+        feed_stale_after=1.0,
     )
     async with ResourceServer(config) as rs:
+        feed = rs.liveness
+        assert isinstance(feed, FeedLiveness) and isinstance(feed.feed, RedisFeed)
+        for _ in range(500):  # until its own heartbeat came back: memory is trusted
+            if feed.feed.trusting:
+                break
+            await asyncio.sleep(0.01)
         yield rs
 
 
