@@ -298,6 +298,7 @@ async def open_store(
     password = secrets.token_urlsafe(18)
     user = await auth.register(email, password, roles=["member"])
     pair = await auth.login(email, password)
+    assert user.password_hash is not None  # registered with a password
     return Store(auth, pair.access_token, pair.session_id), user.password_hash
 
 

@@ -72,13 +72,14 @@ async def test_hash_is_upgraded_on_login_when_parameters_change(
 ) -> None:
     async with SessionJWT(make_settings(tmp_path), clock=clock) as old:
         user = await old.register("alice@example.com", PASSWORD)
+    assert user.password_hash is not None
     assert "t=1," in user.password_hash
 
     stronger = make_settings(tmp_path, argon2_time_cost=2)
     async with SessionJWT(stronger, clock=clock) as new:
         await new.login("alice@example.com", PASSWORD)
         upgraded = await new.users.find_by_email("alice@example.com")
-        assert upgraded is not None
+        assert upgraded is not None and upgraded.password_hash is not None
         assert "t=2," in upgraded.password_hash
         assert upgraded.password_hash.startswith("$argon2id$")
         PasswordHasher().verify(upgraded.password_hash, PASSWORD)

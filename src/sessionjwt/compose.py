@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from sessionjwt.accounts.authenticator import Authenticator
 from sessionjwt.accounts.mailer import Outbox, build_mailer
 from sessionjwt.accounts.password_reset import ResetTokens
 from sessionjwt.accounts.passwords import PasswordHashing, PasswordPolicy
+from sessionjwt.accounts.providers.config import parse_providers
 from sessionjwt.accounts.resets import PasswordResets
 from sessionjwt.accounts.service import Accounts
 from sessionjwt.accounts.throttle import build_throttles
@@ -47,6 +49,9 @@ from sessionjwt.settings import Settings
 from sessionjwt.support.background import cancel_all
 from sessionjwt.tokens.access import AccessTokenCodec, AccessTokenPolicy
 from sessionjwt.tokens.refresh_token import SuccessorChain
+
+if TYPE_CHECKING:
+    from sessionjwt.accounts.providers.service import ProviderSignIn
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -204,6 +209,32 @@ class Components:
             ready=self.start,
         )
         self.audit_reader = AuditReader(self.audit, self.users)
+        self.providers = self._build_providers()
+
+    def _build_providers(self) -> ProviderSignIn | None:
+        """Sign-in with identity providers, if any are configured (the providers extra)."""
+        configured = parse_providers(self.settings.providers)
+        if not configured:
+            return None
+        import httpx
+
+        from sessionjwt.accounts.providers.service import ProviderSignIn
+        from sessionjwt.accounts.providers.store import ProviderStore
+
+        http = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
+        self._closers.append(http.aclose)
+        return ProviderSignIn(
+            settings=self.settings,
+            clock=self.clock,
+            providers=configured,
+            store=ProviderStore(self.database),
+            users=self.users,
+            audit=self.audit,
+            issuer=self.issuer,
+            revoker=self.revoker,
+            http=http,
+            ready=self.start,
+        )
 
     # -- start: schema, master keys, signing keys, feed, background work ---------------------
 

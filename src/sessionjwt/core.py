@@ -52,6 +52,7 @@ class AuthCore:
         self.sessions = parts.sessions
         self.oauth = parts.oauth
         self.audit_reader = parts.audit_reader
+        self.providers = parts.providers  # None unless SESSIONJWT_PROVIDERS names some
         # The collaborators an operator, a test or a web face reaches for.
         self.database = parts.database
         self.users = parts.users

@@ -228,5 +228,81 @@ class ClientNotFound(SessionJWTError):
     default_message = "No such client."
 
 
+# -- sign-in with an identity provider (docs/providers.md) --------------------------------
+
+
+class UnknownProvider(SessionJWTError):
+    status = 404
+    code = "unknown_provider"
+    default_message = "No identity provider of that name is configured."
+
+
+class ProviderDenied(SessionJWTError):
+    """The provider answered the authorization request with an error (the user said no)."""
+
+    status = 401
+    code = "provider_denied"
+    default_message = "The identity provider did not sign you in."
+
+
+class InvalidProviderState(SessionJWTError):
+    """A callback whose ``state`` is unknown, used, expired, or started in another browser."""
+
+    status = 400
+    code = "invalid_state"
+    default_message = "This sign-in link is invalid or was already used; start again."
+
+
+class InvalidIdToken(SessionJWTError):
+    """An ID or logout token that fails verification (signature, iss, aud, azp, exp, nonce)."""
+
+    status = 401
+    code = "invalid_id_token"
+    default_message = "The identity provider's token could not be verified."
+
+
+class ProviderUnavailable(SessionJWTError):
+    status = 503
+    code = "provider_unavailable"
+    default_message = "The identity provider cannot be reached; retry shortly."
+
+
+class AccountExists(SessionJWTError):
+    """First sign-in with a provider whose address matches an account it may not take over."""
+
+    status = 409
+    code = "account_exists"
+    default_message = (
+        "An account with this email already exists: sign in to it first, then connect this "
+        "provider from the Security page."
+    )
+
+
+class ProviderEmailUnverified(SessionJWTError):
+    status = 403
+    code = "provider_email_unverified"
+    default_message = "The identity provider did not verify an email address for this account."
+
+
+class IdentityTaken(SessionJWTError):
+    status = 409
+    code = "identity_taken"
+    default_message = "This provider account is already connected to another account."
+
+
+class IdentityNotFound(SessionJWTError):
+    status = 404
+    code = "identity_not_found"
+    default_message = "No such connected account."
+
+
+class LastSignInMethod(SessionJWTError):
+    status = 409
+    code = "last_sign_in_method"
+    default_message = (
+        "This is the account's only way to sign in; add a password or another provider first."
+    )
+
+
 class ConfigurationError(Exception):
     """A setting, key or master-key file is unusable. Not a caller error: fix the deployment."""

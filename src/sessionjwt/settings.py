@@ -15,7 +15,7 @@ import ipaddress
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -68,6 +68,14 @@ def _networks(value: object) -> object:
     value = _comma_separated(value)
     if isinstance(value, list):
         return [ipaddress.ip_network(str(item), strict=False) for item in value]
+    return value
+
+
+def _json_list(value: object) -> object:
+    if isinstance(value, str):
+        import json
+
+        return json.loads(value) if value.strip() else []
     return value
 
 
@@ -331,6 +339,17 @@ class Settings(BaseSettings):
         default="3/hour",
         description="Verification-link resends, and e-mail-change links, per address (whether "
         "or not it has an account).",
+    )
+    providers: Annotated[list[dict[str, Any]], NoDecode, BeforeValidator(_json_list)] = Field(
+        default_factory=list,
+        description="Identity providers to sign in with: a JSON list of objects (`name`, "
+        "`preset`, `issuer`, `client_id`, `client_secret_env`, `scopes`, `trust_email`, ...); "
+        "see docs/providers.md. Checked at start-up.",
+    )
+    provider_callback_url: str = Field(
+        default="{issuer}/auth/providers/{name}/callback",
+        description="Where providers send the browser back (register it at each provider); "
+        "`{issuer}` and `{name}` are filled in.",
     )
     smtp_host: str | None = Field(default=None, description="SMTP server for outgoing mail.")
     smtp_port: int = Field(default=587, ge=1, le=65535)

@@ -45,7 +45,7 @@ class UserRecord:
     id: str
     email: str
     email_normalized: str
-    password_hash: str
+    password_hash: str | None  # None: made by a provider sign-in, no password yet
     roles: tuple[str, ...]
     created_at: datetime
     disabled_at: datetime | None
@@ -97,7 +97,7 @@ class UserStore:
         self._db = database
 
     async def create(
-        self, email: str, password_hash: str, roles: Sequence[str], now: float
+        self, email: str, password_hash: str | None, roles: Sequence[str], now: float
     ) -> UserRecord:
         normalized = normalise_email(email)
         record = UserRecord(

@@ -45,6 +45,8 @@ class AuditEventType(StrEnum):
     PASSWORD_RESET_REQUESTED = "password_reset_requested"  # noqa: S105
     PASSWORD_RESET = "password_reset"  # noqa: S105
     REAUTHENTICATED = "reauthenticated"
+    IDENTITY_LINKED = "identity_linked"  # an identity at a provider connected to the account
+    IDENTITY_UNLINKED = "identity_unlinked"
     EMAIL_VERIFICATION_SENT = "email_verification_sent"
     EMAIL_VERIFIED = "email_verified"
     REGISTER_EXISTING_EMAIL = "register_existing_email"  # a sign-up with a taken address

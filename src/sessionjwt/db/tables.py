@@ -23,6 +23,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.types import TypeDecorator
@@ -60,7 +61,8 @@ users = Table(
     Column("id", String(36), primary_key=True),
     Column("email", String(320), nullable=False),
     Column("email_normalized", String(320), nullable=False, unique=True),
-    Column("password_hash", String(255), nullable=False),
+    # NULL for an account made by a first sign-in with an identity provider (no password).
+    Column("password_hash", String(255), nullable=True),
     Column("roles", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("disabled_at", UTCDateTime, nullable=True),
@@ -93,7 +95,15 @@ sessions = Table(
     Column("refresh_hash", String(64), nullable=False),
     Column("refresh_generation", Integer, nullable=False),
     Column("refresh_rotated_at", UTCDateTime, nullable=True),
+    # How the session was authenticated (RFC 8176 ``amr``: ``pwd``, ``fed``) and, for a
+    # provider sign-in, which provider, which linked identity and the provider's own session
+    # id (``sid``), so its back-channel logout can end exactly the sessions it started.
+    Column("amr", String(32), nullable=False, server_default="pwd"),
+    Column("idp", String(32), nullable=True),
+    Column("identity_id", String(36), nullable=True),
+    Column("idp_sid", String(255), nullable=True),
     Index("ix_sessions_user_id", "user_id"),
+    Index("ix_sessions_identity_id", "identity_id"),
     Index("ix_sessions_expires_at", "expires_at"),
 )
 
@@ -219,4 +229,49 @@ email_tokens = Table(
     Column("used_at", UTCDateTime, nullable=True),
     CheckConstraint("purpose IN ('verify_email', 'change_email')", name="ck_email_tokens_purpose"),
     Index("ix_email_tokens_user_id", "user_id"),
+)
+
+# Identities at identity providers linked to an account: (provider, subject) is the
+# provider's stable id for the person, never their e-mail address.
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("provider", String(32), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("email", String(320), nullable=True),  # as the provider asserted it, at linking
+    Column("linked_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    UniqueConstraint("provider", "subject"),
+    Index("ix_identities_user_id", "user_id"),
+)
+
+# Sign-ins under way at a provider: one row per authorization request, found by the SHA-256
+# of its ``state``, bound to the browser that started it by the SHA-256 of a value in an
+# HttpOnly cookie, and deleted when used (single use).
+provider_flows = Table(
+    "provider_flows",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),
+    Column("browser_hash", String(64), nullable=False),
+    Column("provider", String(32), nullable=False),
+    Column("purpose", String(8), nullable=False),  # "signin" or "link"
+    Column("user_id", String(36), nullable=True),  # who links (purpose "link")
+    Column("nonce", String(64), nullable=False),
+    Column("code_verifier", String(128), nullable=False),
+    Column("return_to", String(512), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_provider_flows_expires_at", "expires_at"),
+)
+
+# Back-channel logout tokens already acted on (their ``jti``, hashed), so a replay is refused.
+provider_logout_tokens = Table(
+    "provider_logout_tokens",
+    metadata,
+    Column("jti_hash", String(64), primary_key=True),
+    Column("provider", String(32), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_provider_logout_tokens_expires_at", "expires_at"),
 )

@@ -7,7 +7,7 @@ login survives into the session it gets.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sessionjwt.audit.trail import AuditEvent, AuditEventType
 from sessionjwt.client import ClientInfo
@@ -33,6 +33,16 @@ class TokenPair:
 
 
 @dataclass(frozen=True, slots=True)
+class Federation:
+    """How a provider sign-in authenticated: which provider, identity and provider session."""
+
+    idp: str
+    identity_id: str
+    idp_sid: str | None = None
+    detail: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class SessionLifetimes:
     absolute: float
     idle: float
@@ -54,6 +64,7 @@ class SessionIssuer:
         client: ClientInfo,
         now: float,
         actor: str | None = None,
+        federation: Federation | None = None,
     ) -> TokenPair:
         secret = new_secret()
         session = SessionRecord(
@@ -73,6 +84,9 @@ class SessionIssuer:
             refresh_generation=0,
             refresh_rotated_at=None,
         )
+        if federation is not None:
+            session.amr, session.idp = "fed", federation.idp
+            session.identity_id, session.idp_sid = federation.identity_id, federation.idp_sid
         event = AuditEvent(
             AuditEventType.LOGIN_OK,
             at=now,
@@ -81,6 +95,7 @@ class SessionIssuer:
             actor=actor or user_id,
             ip=client.ip,
             user_agent=client.user_agent,
+            detail={"provider": federation.idp, **federation.detail} if federation else {},
         )
         await self._store.create(session, [event])
         return self.mint(session, roles, secret, now)
@@ -96,6 +111,8 @@ class SessionIssuer:
             now=now,
             auth_time=session.authenticated_at,
             expires_at=session.expires_at,
+            amr=(session.amr,),
+            idp=session.idp,
         )
         return TokenPair(
             access_token=access_token,

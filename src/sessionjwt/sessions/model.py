@@ -28,6 +28,10 @@ class SessionRecord:
     refresh_generation: int
     refresh_rotated_at: float | None
     deployment_generation: int = 0
+    amr: str = "pwd"  # RFC 8176: how the user authenticated ("pwd", "fed")
+    idp: str | None = None  # the identity provider, for a provider sign-in
+    identity_id: str | None = None  # the linked identity it signed in with
+    idp_sid: str | None = None  # the provider's session id, for its back-channel logout
 
 
 @dataclass(slots=True)

@@ -26,6 +26,7 @@ class RevokeReason(StrEnum):
     ADMIN_REVOKED = "admin_revoked"
     REFRESH_REUSE = "refresh_reuse"
     OAUTH_REVOKE = "oauth_revoke"  # RFC 7009 POST /oauth/revoke, by the token's holder
+    PROVIDER_LOGOUT = "provider_logout"  # the identity provider's back-channel logout
 
 
 class Revoker:

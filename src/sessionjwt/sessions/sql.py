@@ -37,6 +37,10 @@ def session_from_row(row: Any) -> SessionRecord:
         refresh_generation=row.refresh_generation,
         refresh_rotated_at=_optional_seconds(row.refresh_rotated_at),
         deployment_generation=row.deployment_generation,
+        amr=row.amr,
+        idp=row.idp,
+        identity_id=row.identity_id,
+        idp_sid=row.idp_sid,
     )
 
 
@@ -92,6 +96,10 @@ class SqlSessionStore:
                     ip=session.ip,
                     refresh_hash=session.refresh_hash,
                     refresh_generation=session.refresh_generation,
+                    amr=session.amr,
+                    idp=session.idp,
+                    identity_id=session.identity_id,
+                    idp_sid=session.idp_sid,
                 )
             )
             await write_events(connection, events)

@@ -134,6 +134,8 @@ class AccessTokenCodec(AccessTokenVerifier):
         now: float,
         auth_time: float | None = None,
         expires_at: float | None = None,
+        amr: Sequence[str] = (),
+        idp: str | None = None,
     ) -> tuple[str, AccessClaims]:
         key = self._ring().active
         iat = int(now)
@@ -153,7 +155,7 @@ class AccessTokenCodec(AccessTokenVerifier):
             auth_time=int(auth_time) if auth_time is not None else None,
             kid=key.kid,
         )
-        payload = {
+        payload: dict[str, object] = {
             "iss": claims.iss,
             "aud": claims.aud,
             "sub": claims.sub,
@@ -166,6 +168,10 @@ class AccessTokenCodec(AccessTokenVerifier):
         }
         if claims.auth_time is not None:
             payload["auth_time"] = claims.auth_time
+        if amr:
+            payload["amr"] = list(amr)  # RFC 8176, e.g. ["pwd"] or ["fed"]
+        if idp is not None:
+            payload["idp"] = idp
         token = key.jws.encode(
             json.dumps(payload, separators=(",", ":")).encode(),
             key.signing_key,

@@ -140,6 +140,37 @@ class CookieTransport:
             samesite="strict",
         )
 
+    # -- a sign-in under way at an identity provider ------------------------------------------
+
+    def flow_name(self, scope: Scope) -> str:
+        return "__Host-sjwt-flow" if self.secure_for(scope) else "sjwt-flow"
+
+    def flow_value(self, scope: Scope) -> str | None:
+        return raw_cookies(scope).get(self.flow_name(scope)) or None
+
+    def set_flow(self, response: Response, connection: HTTPConnection, value: str) -> None:
+        """Binds a provider callback to this browser. Lax, whatever ``cookie_samesite`` says:
+        the provider's redirect back is a cross-site top-level navigation, which Strict
+        cookies do not follow."""
+        response.set_cookie(
+            self.flow_name(connection.scope),
+            value,
+            max_age=600,
+            path="/",
+            secure=self.secure_for(connection.scope),
+            httponly=True,
+            samesite="lax",
+        )
+
+    def clear_flow(self, response: Response, connection: HTTPConnection) -> None:
+        response.delete_cookie(
+            self.flow_name(connection.scope),
+            path="/",
+            secure=self.secure_for(connection.scope),
+            httponly=True,
+            samesite="lax",
+        )
+
     # -- where browsers are sent ---------------------------------------------------------------
 
     def refresh_url(self, next_path: str) -> str:

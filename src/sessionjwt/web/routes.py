@@ -30,6 +30,7 @@ from sessionjwt.web.cookies import safe_next
 from sessionjwt.web.csrf import check_same_origin
 from sessionjwt.web.errors import install_http_error_handlers
 from sessionjwt.web.guard import GuardMiddleware, PublicRoutes, public
+from sessionjwt.web.providers import build_providers_router
 from sessionjwt.web.refusals import error_response
 from sessionjwt.web.schemas import (
     RESET_ACCEPTED,
@@ -237,6 +238,7 @@ def build_router(auth: "AuthCore", *, registration: bool = True) -> APIRouter:
             email_verified=principal.email_verified,
         )
 
+    router.include_router(build_providers_router(auth))
     router.include_router(build_verification_router(auth, registration=registration))
     return router
 

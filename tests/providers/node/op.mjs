@@ -228,8 +228,10 @@ const provider = new Provider(issuer, {
   },
   // The library refuses to call special-use addresses (127.0.0.0/8 among them) from its own
   // fetches, an SSRF guard; the RP's back-channel logout receiver is exactly such a loopback
-  // server here, so the guard's dispatcher is dropped.
-  fetch: (url, { dispatcher: _guard, ...options }) => globalThis.fetch(url, options),
+  // server here, so the guard's dispatcher is dropped. Its 2.5 s deadline is too short for a
+  // receiver on a loaded two-core CI machine, so the deadline is 15 s here.
+  fetch: (url, { dispatcher: _guard, signal: _deadline, ...options }) =>
+    globalThis.fetch(url, { ...options, signal: AbortSignal.timeout(15000) }),
 });
 
 for (const event of ['server_error', 'authorization.error', 'grant.error', 'backchannel.error',

@@ -57,6 +57,11 @@ class Pages:
         self.auth = auth
         self.cookies = web_of(auth).cookies
         self.renderer = Renderer(web_of(auth).cookies, auth.settings.admin_role)
+        configured = auth.providers.configured() if auth.providers is not None else []
+        # The "Sign in with ..." buttons of the sign-in and sign-up pages.
+        self.renderer.environment.globals["providers"] = [
+            {"name": provider.name, "title": provider.title} for provider in configured
+        ]
 
     def check_form(self, request: Request, submitted: str) -> None:
         """Both CSRF layers; raises :class:`CsrfRefused` (a 403 page) before any action."""

@@ -1,0 +1,97 @@
+"""SESSIONJWT_PROVIDERS: refused at start-up when it could not work safely, and listed by the
+CLI with the callback URL to register (never the secret)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sessionjwt import ConfigurationError, SessionJWT
+from sessionjwt.accounts.providers.config import ProviderConfig, parse_providers
+from tests.conftest import make_settings
+
+
+@pytest.mark.parametrize(
+    ("entry", "complaint"),
+    [
+        ({"name": "op", "client_id": "x"}, "needs its issuer"),
+        ({"name": "op", "issuer": "http://idp.example.com", "client_id": "x"}, "must be https"),
+        ({"name": "Op Name", "issuer": "https://idp.example.com", "client_id": "x"}, "name"),
+        ({"name": "op", "issuer": "https://idp.example.com", "client_id": ""}, "client_id"),
+        ({"name": "gen", "preset": "oauth2", "client_id": "x"}, "userinfo_endpoint"),
+        (
+            {"name": "op", "issuer": "https://i.example", "client_id": "x", "surprise": 1},
+            "surprise",
+        ),
+    ],
+)
+def test_a_provider_that_could_not_work_safely_is_refused_at_start_up(
+    tmp_path: Path, entry: dict[str, object], complaint: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=complaint):
+        SessionJWT(make_settings(tmp_path, providers=[entry]))
+
+
+def test_two_providers_of_one_name_are_refused() -> None:
+    entry = {"name": "op", "issuer": "https://idp.example.com", "client_id": "x"}
+    with pytest.raises(ConfigurationError, match="appears twice"):
+        parse_providers([entry, entry])
+
+
+def test_presets_fill_in_what_the_providers_document() -> None:
+    google = ProviderConfig(name="google", preset="google", client_id="x")
+    microsoft = ProviderConfig(name="ms", preset="microsoft", client_id="x", tenant="contoso")
+    github = ProviderConfig(name="gh", preset="github", client_id="x")
+    assert google.issuer_url == "https://accounts.google.com" and google.is_oidc
+    assert microsoft.issuer_url == "https://login.microsoftonline.com/contoso/v2.0"
+    assert not github.is_oidc and github.requested_scopes == ("read:user", "user:email")
+    assert github.endpoint("token_endpoint") == "https://github.com/login/oauth/access_token"
+    inline = ProviderConfig(name="s", preset="google", client_id="x", client_secret="hunter2-x")
+    assert "hunter2-x" not in repr(inline) and inline.secret() == "hunter2-x"
+
+
+def test_the_cli_lists_providers_with_their_callback_and_never_the_secret(
+    tmp_path: Path,
+) -> None:
+    providers = [
+        {"name": "google", "preset": "google", "client_id": "abc", "client_secret": "s3cr3t-value"},
+        {"name": "corp", "issuer": "https://login.corp.example", "client_id": "rp"},
+    ]
+    env = {
+        **os.environ,
+        "SESSIONJWT_DATA_DIR": str(tmp_path),
+        "SESSIONJWT_ISSUER": "https://auth.example.com",
+        "SESSIONJWT_PROVIDERS": json.dumps(providers),
+        "COLUMNS": "250",
+    }
+    listed = subprocess.run(
+        [sys.executable, "-m", "sessionjwt.server.cli", "providers", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "https://auth.example.com/auth/providers/google/callback" in listed.stdout
+    assert "https://login.corp.example" in listed.stdout
+    assert "s3cr3t-value" not in listed.stdout + listed.stderr
+
+
+def test_microsofts_multi_tenant_issuer_is_checked_against_the_tokens_tenant() -> None:
+    from sessionjwt.accounts.providers.id_token import _issuer_matches
+
+    common = ProviderConfig(name="ms", preset="microsoft", client_id="x").issuer_url
+    tid = "9188040d-6c67-4c5b-b112-36a304b66dad"
+    good = f"https://login.microsoftonline.com/{tid}/v2.0"
+    assert _issuer_matches(good, common, {"tid": tid})
+    assert not _issuer_matches(good, common, {"tid": "another-tenant"})
+    assert not _issuer_matches(good, common, {})
+    assert not _issuer_matches("https://evil.example/" + tid + "/v2.0", common, {"tid": tid})
+    single = ProviderConfig(name="ms", preset="microsoft", client_id="x", tenant=tid).issuer_url
+    assert _issuer_matches(good, single, {"tid": "whatever"})
+    assert not _issuer_matches(good.replace(tid, "other"), single, {"tid": "other"})
