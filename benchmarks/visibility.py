@@ -190,11 +190,26 @@ class RawClient:
         *,
         body: bytes = b"",
         content_type: str | None = None,
+        retry_stale: bool = False,
     ) -> Probe:
-        if not self.connected:
+        reused = self.connected
+        if not reused:
             await self.connect()
         self.send(method, path, token, body=body, content_type=content_type)
-        return await self.receive()
+        if not retry_stale:
+            return await self.receive()
+        try:
+            return await self.receive()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            if not reused:
+                raise
+            # A kept-alive connection the server had just closed (its idle timeout, a busy
+            # host): nothing was answered on it. Like any HTTP client, send once more on a new
+            # connection.
+            await self.aclose()
+            await self.connect()
+            self.send(method, path, token, body=body, content_type=content_type)
+            return await self.receive()
 
     async def aclose(self) -> None:
         if self._streams is not None:
@@ -413,7 +428,11 @@ async def log_in(
                 on = index % len(ports)
                 body = json.dumps({"email": email, "password": PASSWORD}).encode()
                 answer = await clients[on].request(
-                    "POST", "/auth/login", body=body, content_type="application/json"
+                    "POST",
+                    "/auth/login",
+                    body=body,
+                    content_type="application/json",
+                    retry_stale=True,  # minting sessions, not measuring: a retry is harmless
                 )
                 if answer.status != 200:
                     raise RuntimeError(f"login answered {answer.status} {answer.body[:200]!r}")

@@ -174,7 +174,11 @@ async def test_the_wait_for_acknowledgements_is_in_the_metrics(
     tmp_path: Path, clock: ManualClock, redis_url: str
 ) -> None:
     namespace = f"sjtest-ackmetrics-{secrets.token_hex(4)}"
-    settings = make_settings(tmp_path, redis_url=redis_url, redis_namespace=namespace)
+    # The longest lease (1 s), so a busy CI host stalling this loop for more than the
+    # default 100 ms cannot make the trusting gauge read 0 at the scrape.
+    settings = make_settings(
+        tmp_path, redis_url=redis_url, redis_namespace=namespace, feed_stale_after=1.0
+    )
     here = SessionJWT(settings, clock=clock)
     app = create_app(auth=here)  # built before the feed starts: it takes longer than a lease
     async with here, SessionJWT(settings, clock=clock):
