@@ -18,6 +18,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from sessionjwt.web.pages.account import add_account_routes
 from sessionjwt.web.pages.admin import add_admin_routes
+from sessionjwt.web.pages.connected import add_connected_routes
 from sessionjwt.web.pages.devices import add_device_routes
 from sessionjwt.web.pages.headers import apply_security_headers
 from sessionjwt.web.pages.routing import Pages, page_route_class
@@ -41,6 +42,7 @@ def build_pages_router(auth: AuthCore) -> APIRouter:
     add_account_routes(router, pages)
     add_device_routes(router, pages)
     add_security_routes(router, pages)
+    add_connected_routes(router, pages)
     add_verification_page_routes(router, pages)
     add_admin_routes(router, pages)
     return router

@@ -17,6 +17,7 @@ from sessionjwt.errors import (
     InvalidCredentials,
     InvalidEmail,
     InvalidVerificationToken,
+    LastSignInMethod,
     RateLimited,
     WeakPassword,
 )
@@ -34,6 +35,7 @@ EMAIL_LINK_SENT = (
     "Check the new address's mail: the change happens when you open its link. A notice "
     "went to your current address."
 )
+DISCONNECTED = "The provider was disconnected. Your devices stay signed in."
 EMAIL_CHANGED = "Email address changed. Your other devices were signed out."
 EMAIL_LINK_INVALID = "This confirmation link is invalid, has expired or is for another account."
 
@@ -57,6 +59,7 @@ def add_security_routes(router: APIRouter, pages: Pages) -> None:
         headers: dict[str, str] | None = None,
     ) -> Response:
         page = await auth.audit_events(AuditFilter(user=principal.user_id, limit=RECENT_EVENTS))
+        identities = await auth.providers.identities(principal.user_id) if auth.providers else []
         return pages.renderer.page(
             request,
             "security.html",
@@ -67,6 +70,7 @@ def add_security_routes(router: APIRouter, pages: Pages) -> None:
             error=error,
             headers=headers,
             events=event_rows(page.events),
+            identities=identities,
         )
 
     @router.get(SECURITY_PATH)
@@ -76,7 +80,15 @@ def add_security_routes(router: APIRouter, pages: Pages) -> None:
         changed: str = "",
         email_sent: str = "",
         email_changed: str = "",
+        disconnected: str = "",
+        last_method: str = "",
     ) -> Response:
+        if last_method:
+            return await security_page(
+                request, principal, status=409, error=LastSignInMethod().message
+            )
+        if disconnected:
+            return await security_page(request, principal, notice=DISCONNECTED)
         notice = (
             PASSWORD_CHANGED
             if changed
