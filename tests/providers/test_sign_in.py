@@ -411,3 +411,17 @@ async def test_the_sign_in_and_sign_up_pages_offer_each_provider(
     signup = await browser.get("/signup")
     assert 'href="/auth/providers/op/authorize?return_to=/devices"' in signup.text
     assert "Sign up with Local OP" in signup.text
+
+
+async def test_a_browser_sent_back_with_a_refusal_gets_a_page_not_json(
+    browser: httpx.AsyncClient, op: LocalOP
+) -> None:
+    navigation = {"Accept": "text/html", "Sec-Fetch-Mode": "navigate"}
+    redirect = await sign_in(op, await start_flow(browser), "x", deny=True)
+    parts = urlsplit(redirect)
+    page = await browser.get(f"{parts.path}?{parts.query}", headers=navigation)
+    assert page.status_code == 401
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.headers["x-error-code"] == "provider_denied"
+    assert "did not sign you in" in page.text and 'href="/signin"' in page.text
+    assert not any(c.name.endswith("sjwt-access") for c in browser.cookies.jar)

@@ -18,6 +18,7 @@ from sessionjwt.errors import InvalidIdToken, SessionJWTError, UnknownProvider
 from sessionjwt.principal import Principal
 from sessionjwt.web.binding import web_of
 from sessionjwt.web.cookies import safe_next
+from sessionjwt.web.guard import is_navigation
 from sessionjwt.web.public import public
 from sessionjwt.web.refusals import error_response
 from sessionjwt.web.schemas import ErrorOut, TokenPairOut
@@ -25,6 +26,7 @@ from sessionjwt.web.schemas import ErrorOut, TokenPairOut
 if TYPE_CHECKING:  # the providers extra (httpx, Authlib) is needed only when configured
     from sessionjwt.accounts.providers.service import ProviderSignIn
     from sessionjwt.core import AuthCore
+    from sessionjwt.web.pages.routing import Pages
 
 MAX_LOGOUT_REQUEST_BYTES = 32 * 1024
 
@@ -59,6 +61,23 @@ def build_providers_router(auth: "AuthCore") -> APIRouter:
     CurrentPrincipal = Annotated[Principal, Depends(deps.principal)]
     Client = Annotated[ClientInfo, Depends(deps.client)]
     after_sign_in = "/devices" if auth.settings.pages_enabled else "/"
+
+    pages: list[Pages] = []
+
+    def refusal_page(request: Request, error: SessionJWTError) -> Response | None:
+        """A browser sent back by the provider gets a page it can read, with a way back to
+        signing in; a script gets the JSON envelope. Same status, same code either way."""
+        if not auth.settings.pages_enabled or not is_navigation(request.scope):
+            return None
+        if not pages:
+            from sessionjwt.web.pages.routing import Pages
+
+            pages.append(Pages(auth))
+        response = pages[0].render_error(
+            request, error.status, "Sign-in did not complete", error.message
+        )
+        response.headers["X-Error-Code"] = error.code
+        return response
 
     def service() -> "ProviderSignIn":
         if auth.providers is None:
@@ -128,7 +147,7 @@ def build_providers_router(auth: "AuthCore") -> APIRouter:
                 name, params, cookies.flow_value(request.scope), client
             )
         except SessionJWTError as error:
-            refused = error_response(error)
+            refused = refusal_page(request, error) or error_response(error)
             cookies.clear_flow(refused, request)
             return refused
         response = RedirectResponse(completed.return_to, status_code=status.HTTP_302_FOUND)
