@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from sessionjwt.accounts.authenticator import Authenticator
@@ -52,8 +51,6 @@ from sessionjwt.tokens.refresh_token import SuccessorChain
 
 if TYPE_CHECKING:
     from sessionjwt.accounts.providers.service import ProviderSignIn
-
-Closer = Callable[[], Awaitable[None]]
 
 
 class Components:

@@ -85,13 +85,24 @@ def test_the_cli_lists_providers_with_their_callback_and_never_the_secret(
 def test_microsofts_multi_tenant_issuer_is_checked_against_the_tokens_tenant() -> None:
     from sessionjwt.accounts.providers.id_token import _issuer_matches
 
-    common = ProviderConfig(name="ms", preset="microsoft", client_id="x").issuer_url
     tid = "9188040d-6c67-4c5b-b112-36a304b66dad"
     good = f"https://login.microsoftonline.com/{tid}/v2.0"
-    assert _issuer_matches(good, common, {"tid": tid})
-    assert not _issuer_matches(good, common, {"tid": "another-tenant"})
-    assert not _issuer_matches(good, common, {})
-    assert not _issuer_matches("https://evil.example/" + tid + "/v2.0", common, {"tid": tid})
-    single = ProviderConfig(name="ms", preset="microsoft", client_id="x", tenant=tid).issuer_url
-    assert _issuer_matches(good, single, {"tid": "whatever"})
-    assert not _issuer_matches(good.replace(tid, "other"), single, {"tid": "other"})
+    for tenant in ("common", "organizations", "consumers"):
+        config = ProviderConfig(name="ms", preset="microsoft", client_id="x", tenant=tenant)
+        expected, template = config.issuer_url, config.tenant_issuer_template
+        assert template is not None, tenant
+        assert _issuer_matches(good, expected, template, {"tid": tid})
+        assert not _issuer_matches(good, expected, template, {"tid": "another-tenant"})
+        assert not _issuer_matches(good, expected, template, {})
+        evil = "https://evil.example/" + tid + "/v2.0"
+        assert not _issuer_matches(evil, expected, template, {"tid": tid})
+    single = ProviderConfig(name="ms", preset="microsoft", client_id="x", tenant=tid)
+    assert single.tenant_issuer_template is None
+    assert _issuer_matches(good, single.issuer_url, None, {"tid": "whatever"})
+    assert not _issuer_matches(
+        good.replace(tid, "other"), single.issuer_url, None, {"tid": "other"}
+    )
+    # Only Microsoft's own multi-tenant endpoints: an issuer with /common/ in it is exact.
+    other = ProviderConfig(name="o", issuer="https://idp.example/common/v2.0", client_id="x")
+    assert other.tenant_issuer_template is None
+    assert not _issuer_matches(good, other.issuer_url, None, {"tid": tid})

@@ -41,6 +41,8 @@ ID_TOKEN_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES
 
 GOOGLE_ISSUER = "https://accounts.google.com"
 MICROSOFT_ISSUER = "https://login.microsoftonline.com/{tenant}/v2.0"
+# Microsoft's endpoints for users of many tenants: a token's iss names the user's own tenant.
+MICROSOFT_MULTI_TENANT = frozenset({"common", "organizations", "consumers"})
 GITHUB = {
     "authorization_endpoint": "https://github.com/login/oauth/authorize",
     "token_endpoint": "https://github.com/login/oauth/access_token",
@@ -116,6 +118,18 @@ class ProviderConfig(BaseModel):
             return GOOGLE_ISSUER
         if self.preset == "microsoft":
             return MICROSOFT_ISSUER.replace("{tenant}", self.tenant)
+        return None
+
+    @property
+    def tenant_issuer_template(self) -> str | None:
+        """For Microsoft's multi-tenant endpoints, the issuer every token must name, with
+        ``{tenant}`` to be filled from the token's own ``tid``; None for everyone else."""
+        if (
+            self.preset == "microsoft"
+            and self.issuer is None
+            and self.tenant in MICROSOFT_MULTI_TENANT
+        ):
+            return MICROSOFT_ISSUER
         return None
 
     @property

@@ -88,19 +88,18 @@ async def _verify(
         )
     except jwt.PyJWTError as error:
         raise InvalidIdToken() from error
-    if not _issuer_matches(str(claims["iss"]), endpoints.issuer, claims):
+    template = metadata.config.tenant_issuer_template
+    if not _issuer_matches(str(claims["iss"]), endpoints.issuer, template, claims):
         raise InvalidIdToken("The token was issued by another provider (iss).")
     return claims
 
 
-def _issuer_matches(issuer: str, expected: str | None, claims: dict[str, Any]) -> bool:
-    if expected is None:
-        return False
-    if "{tenantid}" in expected or "/common/" in expected or "/organizations/" in expected:
-        # Microsoft's multi-tenant endpoints: the token's iss names the user's tenant (tid).
+def _issuer_matches(
+    issuer: str, expected: str | None, tenant_template: str | None, claims: dict[str, Any]
+) -> bool:
+    if tenant_template is not None:
         tenant = claims.get("tid")
         if not isinstance(tenant, str) or not tenant:
             return False
-        prefix = expected.split("/v2.0")[0].rsplit("/", 1)[0]
-        return hmac.compare_digest(issuer, f"{prefix}/{tenant}/v2.0")
-    return hmac.compare_digest(issuer, expected)
+        return hmac.compare_digest(issuer, tenant_template.replace("{tenant}", tenant))
+    return expected is not None and hmac.compare_digest(issuer, expected)
