@@ -98,10 +98,13 @@ sessions = Table(
     # How the session was authenticated (RFC 8176 ``amr``: ``pwd``, ``fed``) and, for a
     # provider sign-in, which provider, which linked identity and the provider's own session
     # id (``sid``), so its back-channel logout can end exactly the sessions it started.
-    Column("amr", String(32), nullable=False, server_default="pwd"),
+    # Space-separated, in the order proven: "pwd", "pwd otp mfa", "hwk user", "fed".
+    Column("amr", String(64), nullable=False, server_default="pwd"),
     Column("idp", String(32), nullable=True),
     Column("identity_id", String(36), nullable=True),
     Column("idp_sid", String(255), nullable=True),
+    # When the session last proved a second factor (sign-in or step-up); NULL: never.
+    Column("mfa_at", UTCDateTime, nullable=True),
     Index("ix_sessions_user_id", "user_id"),
     Index("ix_sessions_identity_id", "identity_id"),
     Index("ix_sessions_expires_at", "expires_at"),
@@ -243,6 +246,10 @@ identities = Table(
     Column("email", String(320), nullable=True),  # as the provider asserted it, at linking
     Column("linked_at", UTCDateTime, nullable=False),
     Column("last_used_at", UTCDateTime, nullable=True),
+    # The provider's own tokens, only for a provider configured with ``keep_tokens``:
+    # AES-256-GCM under the master key (JSON inside), "identity:<id>" as associated data.
+    Column("tokens_sealed", LargeBinary, nullable=True),
+    Column("tokens_master_key_id", String(16), nullable=True),
     UniqueConstraint("provider", "subject"),
     Index("ix_identities_user_id", "user_id"),
 )
@@ -274,4 +281,70 @@ provider_logout_tokens = Table(
     Column("provider", String(32), nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Index("ix_provider_logout_tokens_expires_at", "expires_at"),
+)
+
+
+# Second factors (docs/mfa.md). A user's TOTP authenticator: the secret wrapped under the
+# master key ("totp:<user_id>" as associated data); ``confirmed_at`` NULL while enrolling;
+# ``last_used_step`` is the RFC 6238 time step of the last accepted code, so no code is
+# accepted twice.
+totp_factors = Table(
+    "totp_factors",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("secret_sealed", LargeBinary, nullable=False),
+    Column("master_key_id", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime, nullable=True),
+    Column("last_used_step", BigInteger, nullable=True),
+)
+
+# Recovery codes: single use, stored as the SHA-256 of the code (the codes are random, 50
+# bits and more, so a fast hash is enough: nobody can search the space offline).
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    Index("ix_recovery_codes_user_id", "user_id"),
+)
+
+# WebAuthn credentials (passkeys and security keys). ``credential_id`` is base64url, as
+# browsers send it; ``sign_count`` only moves forward (a step back is a cloned authenticator).
+passkeys = Table(
+    "passkeys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("credential_id", String(1400), nullable=False, unique=True),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("sign_count", BigInteger, nullable=False, server_default="0"),
+    Column("name", String(64), nullable=False),
+    Column("transports", String(128), nullable=True),
+    Column("aaguid", String(36), nullable=True),
+    Column("backed_up", Integer, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Index("ix_passkeys_user_id", "user_id"),
+)
+
+# Ceremonies under way, each found by the SHA-256 of a random token the client holds: a
+# sign-in waiting for its second factor (``mfa_token``), a WebAuthn registration or sign-in
+# (the challenge it signs). Single use: ``used_at`` is set by one conditional UPDATE.
+mfa_challenges = Table(
+    "mfa_challenges",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("purpose", String(16), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column("session_id", String(64), nullable=True),  # the session a step-up or enrolment is for
+    Column("amr", String(32), nullable=False, server_default=""),  # first factor proven
+    Column("challenge", String(128), nullable=True),  # WebAuthn challenge, base64url
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    Index("ix_mfa_challenges_expires_at", "expires_at"),
 )
