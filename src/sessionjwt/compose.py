@@ -12,6 +12,9 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from sessionjwt.accounts.authenticator import Authenticator
+from sessionjwt.accounts.factors.challenges import MfaChallenges
+from sessionjwt.accounts.factors.service import SecondFactors
+from sessionjwt.accounts.factors.store import FactorStore
 from sessionjwt.accounts.mailer import Outbox, build_mailer
 from sessionjwt.accounts.password_reset import ResetTokens
 from sessionjwt.accounts.passwords import PasswordHashing, PasswordPolicy
@@ -205,6 +208,22 @@ class Components:
             chain=self.successor_chain,
             ready=self.start,
         )
+        self.factors = SecondFactors(
+            settings=self.settings,
+            clock=self.clock,
+            database=self.database,
+            store=FactorStore(self.database, self.opened_master_keys),
+            challenges=MfaChallenges(self.database),
+            users=self.users,
+            sessions=self.session_store,
+            cache=self.cache,
+            issuer=self.issuer,
+            revoker=self.revoker,
+            audit=self.audit,
+            login_throttle=self.login_throttle,
+            outbox=self.outbox,
+            ready=self.start,
+        )
         self.audit_reader = AuditReader(self.audit, self.users)
         self.providers = self._build_providers()
 
@@ -229,6 +248,7 @@ class Components:
             audit=self.audit,
             issuer=self.issuer,
             revoker=self.revoker,
+            second_factor=self.factors.after_first_factor,
             http=http,
             ready=self.start,
         )
@@ -331,6 +351,11 @@ class Components:
         if self.keys is None:
             raise ConfigurationError("SessionJWT.start() has not run: no keys are loaded")
         return self.keys
+
+    def opened_master_keys(self) -> MasterKeys:
+        if self.master_keys is None:
+            raise ConfigurationError("SessionJWT.start() has not run: no master key is loaded")
+        return self.master_keys
 
     def successor_chain(self) -> SuccessorChain:
         if self.chain is None:

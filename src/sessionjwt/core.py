@@ -12,12 +12,15 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Self
 
+from sessionjwt.accounts.factors.service import CompletedSignIn, PendingSignIn
+from sessionjwt.accounts.factors.store import FactorSummary
 from sessionjwt.accounts.users import UserRecord
 from sessionjwt.audit.query import AuditFilter, AuditPage
 from sessionjwt.client import ClientInfo
 from sessionjwt.clock import Clock, SystemClock
 from sessionjwt.compose import Components
 from sessionjwt.db.engine import Database
+from sessionjwt.errors import SecondFactorRequired
 from sessionjwt.keys.master import MasterKeys
 from sessionjwt.keys.ring import KeyRing
 from sessionjwt.keys.rotation import KeyRingKeeper
@@ -53,6 +56,7 @@ class AuthCore:
         self.oauth = parts.oauth
         self.audit_reader = parts.audit_reader
         self.providers = parts.providers  # None unless SESSIONJWT_PROVIDERS names some
+        self.factors = parts.factors
         # The collaborators an operator, a test or a web face reaches for.
         self.database = parts.database
         self.users = parts.users
@@ -147,7 +151,9 @@ class AuthCore:
         password: str,
         client: ClientInfo | None = None,
     ) -> None:
-        """Check the password, mail a link to ``new_email`` and a notice to the old address."""
+        """Check the password, mail a link to ``new_email`` and a notice to the old address;
+        an account with a second factor must have proven it recently (step-up)."""
+        await self.factors.require_fresh_if_enrolled(principal)
         await self.email_verification.change_email(principal, new_email, password, client)
 
     async def confirm_email_change(
@@ -162,9 +168,36 @@ class AuthCore:
         """Check credentials, behind the login throttles; the user, 401, 429 or 503."""
         return await self.accounts.authenticate(email, password, client)
 
-    async def login(self, email: str, password: str, client: ClientInfo | None = None) -> TokenPair:
+    async def sign_in(
+        self, email: str, password: str, client: ClientInfo | None = None
+    ) -> TokenPair | PendingSignIn:
+        """The password, then — for an account with a second factor, or whose roles need
+        one — a :class:`PendingSignIn` that :meth:`complete_sign_in` finishes; else a session."""
+        client = client or ClientInfo()
         user = await self.authenticate(email, password, client)
-        return await self.issue(user, client)
+        pending = await self.factors.after_first_factor(user, ("pwd",), client)
+        return pending if pending is not None else await self.issue(user, client)
+
+    async def login(self, email: str, password: str, client: ClientInfo | None = None) -> TokenPair:
+        """:meth:`sign_in` for callers that only take a session: an account with a second
+        factor raises :class:`SecondFactorRequired` (carrying the pending sign-in)."""
+        result = await self.sign_in(email, password, client)
+        if isinstance(result, PendingSignIn):
+            raise SecondFactorRequired(result)
+        return result
+
+    async def complete_sign_in(
+        self,
+        mfa_token: str,
+        *,
+        code: str | None = None,
+        recovery_code: str | None = None,
+        client: ClientInfo | None = None,
+    ) -> CompletedSignIn:
+        """The second step: a TOTP code or a recovery code completes the pending sign-in."""
+        return await self.factors.complete_sign_in(
+            mfa_token, code=code, recovery_code=recovery_code, client=client
+        )
 
     async def change_password(
         self,
@@ -173,7 +206,9 @@ class AuthCore:
         new_password: str,
         client: ClientInfo | None = None,
     ) -> None:
-        """Set a new password and sign out every other session of the user."""
+        """Set a new password and sign out every other session of the user; an account with
+        a second factor must have proven it within ``fresh_auth_window`` (step-up)."""
+        await self.factors.require_fresh_if_enrolled(principal)
         await self.accounts.change_password(principal, current_password, new_password, client)
 
     async def reauthenticate(
@@ -182,9 +217,30 @@ class AuthCore:
         """Prove the password again: :meth:`require_fresh_auth` then lets sensitive actions by."""
         await self.accounts.reauthenticate(principal, password, client)
 
+    async def step_up(
+        self,
+        principal: Principal,
+        *,
+        code: str | None = None,
+        recovery_code: str | None = None,
+        client: ClientInfo | None = None,
+    ) -> None:
+        """Prove the second factor again: sensitive actions pass for ``fresh_auth_window``."""
+        await self.factors.step_up(principal, code=code, recovery_code=recovery_code, client=client)
+
     async def require_fresh_auth(self, principal: Principal) -> None:
-        """403 ``reauthentication_required`` unless the session proved the password recently."""
-        await self.accounts.require_fresh_auth(principal)
+        """403 ``reauthentication_required`` unless the session recently proved its second
+        factor (an account that has one) or its password (one that has not)."""
+        await self.factors.require_fresh(principal)
+
+    async def require_mfa(self, principal: Principal) -> None:
+        """403 ``mfa_required`` unless the session signed in (or stepped up) with a second
+        factor."""
+        await self.factors.require_mfa(principal)
+
+    async def reset_factors(self, user_id: str, *, actor: str | None = None) -> FactorSummary:
+        """An administrator's reset: every second factor of the user goes, and every session."""
+        return await self.factors.reset(user_id, actor=actor)
 
     async def request_password_reset(self, email: str, client: ClientInfo | None = None) -> None:
         """Mail a single-use reset link if ``email`` has an account; the caller learns nothing."""

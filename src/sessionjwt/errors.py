@@ -101,6 +101,12 @@ class ReauthenticationRequired(SessionJWTError):
     code = "reauthentication_required"
     default_message = "Confirm your password to continue: your last sign-in is too old."
 
+    def __init__(self, message: str | None = None, *, second_factor: bool = False) -> None:
+        if second_factor and message is None:
+            message = "Confirm with your second factor to continue: your last proof is too old."
+        super().__init__(message)
+        self.second_factor = second_factor
+
 
 class EmailNotVerified(SessionJWTError):
     """403, with ``email_verification=required``: the password was right, but the account has
@@ -301,6 +307,73 @@ class LastSignInMethod(SessionJWTError):
     code = "last_sign_in_method"
     default_message = (
         "This is the account's only way to sign in; add a password or another provider first."
+    )
+
+
+# -- second factors (docs/mfa.md) ---------------------------------------------------------
+
+
+class SecondFactorRequired(AuthenticationError):
+    """The password was right, but the account has a second factor (or must enrol one):
+    no session yet. Raised by :meth:`AuthCore.login`, which cannot return the pending
+    sign-in; ``POST /auth/login`` answers 200 ``{"mfa_required": true, ...}`` instead."""
+
+    code = "mfa_required"
+    default_message = "The account needs a second factor: complete the sign-in with it."
+
+    def __init__(self, pending: object, message: str | None = None) -> None:
+        super().__init__(message)
+        self.pending = pending
+
+
+class InvalidMfaToken(AuthenticationError):
+    """401 for any ``mfa_token`` that is not a live pending sign-in of this kind: unknown,
+    used, expired, or spent by too many wrong codes. One code whatever the reason."""
+
+    code = "invalid_mfa_token"
+    default_message = "This sign-in has expired or was already completed; sign in again."
+
+
+class InvalidOneTimeCode(AuthenticationError):
+    code = "invalid_code"
+    default_message = "The code is incorrect, expired or was already used."
+
+
+class MfaRequired(SessionJWTError):
+    """403: the action needs a session signed in with a second factor."""
+
+    status = 403
+    code = "mfa_required"
+    default_message = "Sign in with a second factor to do this."
+
+
+class FactorExists(SessionJWTError):
+    status = 409
+    code = "factor_exists"
+    default_message = "An authenticator app is already set up; remove it first."
+
+
+class FactorNotFound(SessionJWTError):
+    status = 404
+    code = "factor_not_found"
+    default_message = "No such second factor."
+
+
+class InvalidPasskey(AuthenticationError):
+    """401: a WebAuthn response that does not verify (wrong origin, RP, challenge, signature,
+    unknown credential, or a ceremony already used). One code whatever the reason."""
+
+    code = "invalid_passkey"
+    default_message = "The passkey could not be verified; try again."
+
+
+class PasskeyCloned(AuthenticationError):
+    """401: the authenticator's signature counter went backwards: a copy of the credential."""
+
+    code = "passkey_counter_regressed"
+    default_message = (
+        "This passkey reported an older signature count than before and may have been "
+        "copied; it was refused. Sign in another way and check your passkeys."
     )
 
 

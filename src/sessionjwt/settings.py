@@ -351,6 +351,29 @@ class Settings(BaseSettings):
         description="Where providers send the browser back (register it at each provider); "
         "`{issuer}` and `{name}` are filled in.",
     )
+    # Second factors and passkeys (docs/mfa.md).
+    mfa_required_roles: CommaList = Field(
+        default_factory=list,
+        description="Roles whose users must sign in with a second factor (e.g. `admin`): "
+        "one without a factor enrols at the next sign-in, and a session without one is "
+        "refused by the admin API and pages (403 `mfa_required`). Comma-separated.",
+    )
+    mfa_token_ttl: Duration = Field(
+        default=timedelta(minutes=5),
+        description="How long a sign-in waits for its second factor after the password.",
+    )
+    mfa_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=20,
+        description="Wrong codes one pending sign-in may send before it is spent (the "
+        "account's login backoff applies across sign-ins too).",
+    )
+    totp_issuer: str | None = Field(
+        default=None,
+        description="The name authenticator apps show beside the account; unset: the host of "
+        "`issuer`.",
+    )
     smtp_host: str | None = Field(default=None, description="SMTP server for outgoing mail.")
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_security: Literal["starttls", "tls", "none"] = Field(
@@ -393,8 +416,10 @@ class Settings(BaseSettings):
     )
     fresh_auth_window: Duration = Field(
         default=timedelta(minutes=10),
-        description="How recent the password must be for sensitive actions (changing the "
-        "password, signing out everywhere, admin actions); older sessions are asked again.",
+        description="How recent the password (or, for an account with a second factor, that "
+        "factor) must be for sensitive actions (changing the password or e-mail, adding or "
+        "removing a factor, signing out everywhere, admin actions); older sessions are asked "
+        "again (step-up).",
     )
     pages_enabled: bool = Field(
         default=True,

@@ -17,7 +17,6 @@ from sessionjwt.clock import Clock, to_datetime
 from sessionjwt.errors import (
     InvalidCredentials,
     InvalidEmail,
-    ReauthenticationRequired,
     SessionRevoked,
 )
 from sessionjwt.principal import Principal
@@ -159,7 +158,8 @@ class Accounts:
         self, principal: Principal, password: str, client: ClientInfo | None = None
     ) -> None:
         """Check the password again (throttled like a login) and mark the session freshly
-        authenticated, so :meth:`require_fresh_auth` lets sensitive actions through."""
+        authenticated, so ``SecondFactors.require_fresh`` lets sensitive actions through (for
+        an account without a second factor)."""
         await self._ready()
         client = client or ClientInfo()
         user = await self._confirm_password(
@@ -181,18 +181,6 @@ class Accounts:
         )
         if not await self._sessions.reauthenticated(principal.session_id, now, [event]):
             raise SessionRevoked()
-
-    async def require_fresh_auth(self, principal: Principal) -> None:
-        """403 ``reauthentication_required`` unless the caller's session proved the password
-        within ``fresh_auth_window``. Read from the store, not a cache: this decides access."""
-        await self._ready()
-        loaded = await self._sessions.load(principal.session_id)
-        if loaded is None:
-            raise SessionRevoked()
-        session, _ = loaded
-        window = self._settings.fresh_auth_window.total_seconds()
-        if self._clock.now() - session.authenticated_at > window:
-            raise ReauthenticationRequired()
 
     async def set_user_roles(self, user_id: str, roles: Sequence[str]) -> None:
         """Change roles; every instance re-reads the user before its next check."""

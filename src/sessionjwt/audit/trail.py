@@ -53,6 +53,13 @@ class AuditEventType(StrEnum):
     LOGIN_EMAIL_NOT_VERIFIED = "login_email_not_verified"  # right password, unproven address
     EMAIL_CHANGE_REQUESTED = "email_change_requested"
     EMAIL_CHANGED = "email_changed"
+    LOGIN_SECOND_FACTOR_PENDING = "login_second_factor_pending"  # right password, code awaited
+    RECOVERY_CODE_USED = "recovery_code_used"
+    FACTOR_ADDED = "factor_added"  # detail.factor: totp, passkey, recovery_codes
+    FACTOR_REMOVED = "factor_removed"
+    MFA_RESET = "mfa_reset"  # an administrator removed every factor of the user
+    STEPPED_UP = "stepped_up"  # a live session proved a second factor again
+    PASSKEY_COUNTER_REGRESSED = "passkey_counter_regressed"  # a cloned authenticator?
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,7 +154,9 @@ class RequestChecker:
             raise InvalidToken()
         entry = self._cache.put(session, user, generation)
         if entry is None:  # invalidated while we loaded: answer from the fresh row, keep nothing
-            principal = Principal(user.id, user.email, user.roles, session.id, user.email_verified)
+            principal = Principal(
+                user.id, user.email, user.roles, session.id, user.email_verified, session.methods
+            )
             entry = LiveEntry(session, user, principal)
         return entry
 

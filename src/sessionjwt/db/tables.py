@@ -342,6 +342,9 @@ mfa_challenges = Table(
     Column("session_id", String(64), nullable=True),  # the session a step-up or enrolment is for
     Column("amr", String(32), nullable=False, server_default=""),  # first factor proven
     Column("challenge", String(128), nullable=True),  # WebAuthn challenge, base64url
+    # A provider sign-in waiting for its second factor: {"idp", "identity_id", "idp_sid"}, so
+    # the session it completes belongs to the provider session (back-channel logout).
+    Column("federation", JSON, nullable=True),
     Column("failures", Integer, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),

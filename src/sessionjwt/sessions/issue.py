@@ -65,7 +65,14 @@ class SessionIssuer:
         now: float,
         actor: str | None = None,
         federation: Federation | None = None,
+        amr: Sequence[str] | None = None,
+        detail: dict[str, str] | None = None,
     ) -> TokenPair:
+        """``amr``: the RFC 8176 methods the sign-in proved, in order (default ``pwd``, or
+        ``fed`` with ``federation``); ``mfa`` among them also stamps the session's
+        ``mfa_at``, so step-up starts fresh."""
+        if amr is None:
+            amr = ("fed",) if federation is not None else ("pwd",)
         secret = new_secret()
         session = SessionRecord(
             id=new_session_id(),
@@ -83,9 +90,11 @@ class SessionIssuer:
             refresh_hash=hash_secret(secret),
             refresh_generation=0,
             refresh_rotated_at=None,
+            amr=" ".join(amr),
+            mfa_at=now if "mfa" in amr else None,
         )
         if federation is not None:
-            session.amr, session.idp = "fed", federation.idp
+            session.idp = federation.idp
             session.identity_id, session.idp_sid = federation.identity_id, federation.idp_sid
         event = AuditEvent(
             AuditEventType.LOGIN_OK,
@@ -95,7 +104,11 @@ class SessionIssuer:
             actor=actor or user_id,
             ip=client.ip,
             user_agent=client.user_agent,
-            detail={"provider": federation.idp, **federation.detail} if federation else {},
+            detail={
+                **({"provider": federation.idp, **federation.detail} if federation else {}),
+                **({"amr": " ".join(amr)} if "mfa" in amr else {}),
+                **(detail or {}),
+            },
         )
         await self._store.create(session, [event])
         return self.mint(session, roles, secret, now)
@@ -111,7 +124,7 @@ class SessionIssuer:
             now=now,
             auth_time=session.authenticated_at,
             expires_at=session.expires_at,
-            amr=(session.amr,),
+            amr=session.methods,
             idp=session.idp,
         )
         return TokenPair(

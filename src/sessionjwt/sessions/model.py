@@ -28,10 +28,16 @@ class SessionRecord:
     refresh_generation: int
     refresh_rotated_at: float | None
     deployment_generation: int = 0
-    amr: str = "pwd"  # RFC 8176: how the user authenticated ("pwd", "fed")
+    amr: str = "pwd"  # RFC 8176, space-separated: "pwd", "pwd otp mfa", "hwk user mfa", "fed"
     idp: str | None = None  # the identity provider, for a provider sign-in
     identity_id: str | None = None  # the linked identity it signed in with
     idp_sid: str | None = None  # the provider's session id, for its back-channel logout
+    mfa_at: float | None = None  # when it last proved a second factor (sign-in or step-up)
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The ``amr`` values, in the order proven."""
+        return tuple(self.amr.split())
 
 
 @dataclass(slots=True)

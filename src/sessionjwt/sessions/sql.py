@@ -41,6 +41,7 @@ def session_from_row(row: Any) -> SessionRecord:
         idp=row.idp,
         identity_id=row.identity_id,
         idp_sid=row.idp_sid,
+        mfa_at=_optional_seconds(row.mfa_at),
     )
 
 
@@ -100,6 +101,7 @@ class SqlSessionStore:
                     idp=session.idp,
                     identity_id=session.identity_id,
                     idp_sid=session.idp_sid,
+                    mfa_at=None if session.mfa_at is None else to_datetime(session.mfa_at),
                 )
             )
             await write_events(connection, events)
@@ -185,6 +187,28 @@ class SqlSessionStore:
             .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
             .values(authenticated_at=to_datetime(now))
         )
+        async with self._db.write() as connection:
+            changed = (await connection.execute(statement)).rowcount == 1
+            if changed:
+                await write_events(connection, events)
+        return changed
+
+    async def stepped_up(
+        self,
+        session_id: str,
+        now: float,
+        amr: str,
+        events: Sequence[AuditEvent] = (),
+        *,
+        user_id: str | None = None,
+    ) -> bool:
+        statement = (
+            update(sessions)
+            .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
+            .values(authenticated_at=to_datetime(now), mfa_at=to_datetime(now), amr=amr)
+        )
+        if user_id is not None:
+            statement = statement.where(sessions.c.user_id == user_id)
         async with self._db.write() as connection:
             changed = (await connection.execute(statement)).rowcount == 1
             if changed:

@@ -63,6 +63,19 @@ class SessionStore(Protocol):
         """Record a fresh password check on a live session; False if it has ended."""
         ...
 
+    async def stepped_up(
+        self,
+        session_id: str,
+        now: float,
+        amr: str,
+        events: Sequence[AuditEvent] = (),
+        *,
+        user_id: str | None = None,
+    ) -> bool:
+        """Record a fresh second factor on a live session (of ``user_id``, if given): its
+        ``amr`` becomes ``amr`` and it counts as freshly authenticated; False if it ended."""
+        ...
+
     async def list_live(self, user_id: str, now: float) -> list[SessionRecord]: ...
 
     async def prune_ended(self, ended_before: float, batch_size: int) -> int:

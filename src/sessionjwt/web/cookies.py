@@ -171,6 +171,39 @@ class CookieTransport:
             samesite="lax",
         )
 
+    # -- a sign-in waiting for its second factor ------------------------------------------------
+
+    def pending_name(self, scope: Scope) -> str:
+        return "__Host-sjwt-mfa" if self.secure_for(scope) else "sjwt-mfa"
+
+    def pending_value(self, scope: Scope) -> str | None:
+        """The ``mfa_token`` of the browser's pending sign-in: an HttpOnly cookie, so page
+        scripts and URLs never hold it."""
+        return raw_cookies(scope).get(self.pending_name(scope)) or None
+
+    def set_pending(
+        self, response: Response, connection: HTTPConnection, mfa_token: str, ttl: int
+    ) -> None:
+        """Lax, like the flow cookie: a provider's redirect back may be what set it."""
+        response.set_cookie(
+            self.pending_name(connection.scope),
+            mfa_token,
+            max_age=max(1, ttl),
+            path="/",
+            secure=self.secure_for(connection.scope),
+            httponly=True,
+            samesite="lax",
+        )
+
+    def clear_pending(self, response: Response, connection: HTTPConnection) -> None:
+        response.delete_cookie(
+            self.pending_name(connection.scope),
+            path="/",
+            secure=self.secure_for(connection.scope),
+            httponly=True,
+            samesite="lax",
+        )
+
     # -- where browsers are sent ---------------------------------------------------------------
 
     def refresh_url(self, next_path: str) -> str:
@@ -180,6 +213,13 @@ class CookieTransport:
         if not next_path or safe_next(next_path) == "/":
             return self.sign_in_path
         return f"{self.sign_in_path}?next={quote(safe_next(next_path), safe='/')}"
+
+    def second_factor_url(self, next_path: str | None = None) -> str:
+        """The sign-in page's second step, for a browser holding a pending sign-in."""
+        step = f"{self.sign_in_path.rstrip('/')}/second-factor"
+        if not next_path or safe_next(next_path) == "/":
+            return step
+        return f"{step}?next={quote(safe_next(next_path), safe='/')}"
 
 
 def safe_next(candidate: str | None, default: str = "/") -> str:

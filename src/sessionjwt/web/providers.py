@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from sessionjwt.accounts.factors.service import PendingSignIn
 from sessionjwt.client import ClientInfo
 from sessionjwt.errors import InvalidIdToken, SessionJWTError, UnknownProvider
 from sessionjwt.principal import Principal
@@ -21,7 +22,7 @@ from sessionjwt.web.cookies import safe_next
 from sessionjwt.web.guard import is_navigation
 from sessionjwt.web.public import public
 from sessionjwt.web.refusals import error_response
-from sessionjwt.web.schemas import ErrorOut, TokenPairOut
+from sessionjwt.web.schemas import ErrorOut, MfaRequiredOut, TokenPairOut
 
 if TYPE_CHECKING:  # the providers extra (httpx, Authlib) is needed only when configured
     from sessionjwt.accounts.providers.service import ProviderSignIn
@@ -150,7 +151,16 @@ def build_providers_router(auth: "AuthCore") -> APIRouter:
             refused = refusal_page(request, error) or error_response(error)
             cookies.clear_flow(refused, request)
             return refused
-        response = RedirectResponse(completed.return_to, status_code=status.HTTP_302_FOUND)
+        if completed.pending is not None:  # the account's second factor is next
+            response = RedirectResponse(
+                cookies.second_factor_url(completed.return_to),
+                status_code=status.HTTP_302_FOUND,
+            )
+            cookies.set_pending(
+                response, request, completed.pending.mfa_token, completed.pending.expires_in
+            )
+        else:
+            response = RedirectResponse(completed.return_to, status_code=status.HTTP_302_FOUND)
         cookies.clear_flow(response, request)
         if completed.tokens is not None:
             cookies.set_tokens(response, completed.tokens, request)
@@ -168,10 +178,15 @@ def build_providers_router(auth: "AuthCore") -> APIRouter:
         },
     )
     @public
-    async def id_token(name: str, body: IdTokenRequest, client: Client) -> TokenPairOut:
-        """A native or single-page app's own ID token for this provider → a token pair."""
-        pair = await service().exchange_id_token(name, body.id_token, body.nonce, client)
-        return TokenPairOut.of(pair)
+    async def id_token(
+        name: str, body: IdTokenRequest, client: Client
+    ) -> TokenPairOut | MfaRequiredOut:
+        """A native or single-page app's own ID token for this provider → a token pair, or
+        (an account with a second factor) the pending sign-in, as ``POST /auth/login``."""
+        result = await service().exchange_id_token(name, body.id_token, body.nonce, client)
+        if isinstance(result, PendingSignIn):
+            return MfaRequiredOut.of(result)
+        return TokenPairOut.of(result)
 
     @router.post(
         "/providers/{name}/backchannel-logout",

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, statu
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from sessionjwt.accounts.factors.service import PendingSignIn
 from sessionjwt.client import ClientInfo
 from sessionjwt.errors import (
     AuthenticationError,
@@ -29,6 +30,7 @@ from sessionjwt.web.binding import web_of
 from sessionjwt.web.cookies import safe_next
 from sessionjwt.web.csrf import check_same_origin
 from sessionjwt.web.errors import install_http_error_handlers
+from sessionjwt.web.factors import build_factors_router
 from sessionjwt.web.guard import GuardMiddleware, PublicRoutes, public
 from sessionjwt.web.providers import build_providers_router
 from sessionjwt.web.refusals import error_response
@@ -38,6 +40,7 @@ from sessionjwt.web.schemas import (
     ErrorOut,
     LoginRequest,
     MeOut,
+    MfaRequiredOut,
     PasswordChangeRequest,
     PasswordResetConfirm,
     PasswordResetRequest,
@@ -81,12 +84,20 @@ def build_router(auth: "AuthCore", *, registration: bool = True) -> APIRouter:
             user = await auth.register(body.email, body.password, client=client)
             return UserOut(id=user.id, email=user.email)
 
-    @router.post("/login")
+    @router.post("/login", responses={403: {"model": ErrorOut}})
     @public
-    async def login(body: LoginRequest, client: Client, response: Response) -> TokenPairOut:
-        pair = await auth.login(body.email, body.password, client)
+    async def login(
+        body: LoginRequest, client: Client, response: Response
+    ) -> TokenPairOut | MfaRequiredOut:
+        """The password → a token pair; or, for an account with a second factor, 200
+        ``{"mfa_required": true, "mfa_token", "methods"}`` and no session (docs/mfa.md)."""
         response.headers["Cache-Control"] = "no-store"
-        return TokenPairOut.of(pair)
+        result = await auth.sign_in(body.email, body.password, client)
+        if isinstance(result, PendingSignIn):
+            return MfaRequiredOut.of(result)
+        return TokenPairOut.of(result)
+
+    router.include_router(build_factors_router(auth))
 
     @router.post(
         "/refresh",
@@ -152,8 +163,14 @@ def build_router(auth: "AuthCore", *, registration: bool = True) -> APIRouter:
     async def reauthenticate(
         body: ReauthenticateRequest, principal: CurrentPrincipal, client: Client
     ) -> None:
-        """Prove the password again, for actions that need a recent sign-in (ASVS 7.5.1)."""
-        await auth.reauthenticate(principal, body.password, client)
+        """Prove the password again, for actions that need a recent sign-in (ASVS 7.5.1);
+        an account with a second factor proves that instead (``code`` or ``recovery_code``)."""
+        if body.code is not None or body.recovery_code is not None:
+            await auth.step_up(
+                principal, code=body.code, recovery_code=body.recovery_code, client=client
+            )
+        else:
+            await auth.reauthenticate(principal, body.password or "", client)
 
     @router.post(
         "/logout-all",

@@ -3,14 +3,25 @@ Unknown fields are refused (``extra="forbid"``), so a typo is an error, not a si
 
 # No ``from __future__ import annotations``: pydantic evaluates these annotations.
 from datetime import UTC, datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sessionjwt.accounts.factors.service import PendingSignIn, TotpEnrolment
 from sessionjwt.sessions.issue import TokenPair
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _exactly_one(body: Any, *also: str) -> Any:
+    """A proof body carries one proof: two would leave which one counted to chance."""
+    names = (*also, "code", "recovery_code")
+    given = [name for name in names if getattr(body, name) is not None]
+    if len(given) != 1:
+        raise ValueError(f"send exactly one of {', '.join(names)}")
+    return body
 
 
 class RegisterRequest(_Body):
@@ -30,7 +41,32 @@ class RefreshRequest(_Body):
 
 
 class ReauthenticateRequest(_Body):
-    password: str = Field(min_length=1, max_length=4096)
+    """One proof: the password (an account without a second factor), or a code from the
+    authenticator app or a recovery code (an account with one: step-up)."""
+
+    password: str | None = Field(default=None, min_length=1, max_length=4096)
+    code: str | None = Field(default=None, min_length=1, max_length=16)
+    recovery_code: str | None = Field(default=None, min_length=1, max_length=32)
+
+    _one_proof = model_validator(mode="after")(lambda self: _exactly_one(self, "password"))
+
+
+class MfaCompleteRequest(_Body):
+    """The second step of a sign-in: the ``mfa_token`` and one code."""
+
+    mfa_token: str = Field(min_length=1, max_length=128)
+    code: str | None = Field(default=None, min_length=1, max_length=16)
+    recovery_code: str | None = Field(default=None, min_length=1, max_length=32)
+
+    _one_proof = model_validator(mode="after")(lambda self: _exactly_one(self))
+
+
+class MfaTokenRequest(_Body):
+    mfa_token: str = Field(min_length=1, max_length=128)
+
+
+class TotpConfirmRequest(_Body):
+    code: str = Field(min_length=1, max_length=16)
 
 
 class PasswordChangeRequest(_Body):
@@ -103,6 +139,55 @@ class TokenPairOut(BaseModel):
             refresh_expires_in=pair.refresh_expires_in,
             session_id=pair.session_id,
         )
+
+
+class MfaRequiredOut(BaseModel):
+    """200 to a right password on an account with a second factor: no session yet."""
+
+    mfa_required: bool = True
+    mfa_token: str
+    methods: list[str]
+    expires_in: int
+    enrolment_required: bool = False
+
+    @classmethod
+    def of(cls, pending: PendingSignIn) -> "MfaRequiredOut":
+        return cls(
+            mfa_token=pending.mfa_token,
+            methods=list(pending.methods),
+            expires_in=pending.expires_in,
+            enrolment_required=pending.enrolment_required,
+        )
+
+
+class MfaSignedInOut(TokenPairOut):
+    """The completed sign-in; ``recovery_codes`` only when it also enrolled a factor."""
+
+    recovery_codes: list[str] | None = None
+
+
+class TotpEnrolmentOut(BaseModel):
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+    @classmethod
+    def of(cls, enrolment: TotpEnrolment) -> "TotpEnrolmentOut":
+        return cls(
+            secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri, qr_svg=enrolment.qr_svg
+        )
+
+
+class RecoveryCodesOut(BaseModel):
+    recovery_codes: list[str]  # shown once: only their digests are kept
+
+
+class FactorsOut(BaseModel):
+    totp: bool
+    passkeys: int
+    recovery_codes_left: int
+    methods: list[str]
+    mfa_session: bool  # whether the caller's session proved a second factor
 
 
 class SessionOut(BaseModel):

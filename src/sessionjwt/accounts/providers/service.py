@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +25,7 @@ import httpx
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
+from sessionjwt.accounts.factors.service import PendingSignIn
 from sessionjwt.accounts.providers.config import ProviderConfig
 from sessionjwt.accounts.providers.id_token import (
     LEEWAY_S,
@@ -56,6 +57,12 @@ from sessionjwt.settings import Settings
 
 FLOW_TTL_S = 600.0
 
+# The second-factor step a sign-in goes through once the provider vouched for the person:
+# None, or the pending sign-in the account's second factor must complete.
+SecondFactorStep = Callable[
+    [UserRecord, Sequence[str], ClientInfo, Federation], Awaitable[PendingSignIn | None]
+]
+
 
 @dataclass(frozen=True, slots=True)
 class Authorization:
@@ -69,6 +76,7 @@ class Completed:
     return_to: str
     tokens: TokenPair | None  # a new session (sign-in)
     identity: Identity
+    pending: PendingSignIn | None = None  # instead of tokens: the second factor is awaited
 
 
 class ProviderSignIn:
@@ -83,6 +91,7 @@ class ProviderSignIn:
         audit: AuditLog,
         issuer: SessionIssuer,
         revoker: Revoker,
+        second_factor: SecondFactorStep,
         http: httpx.AsyncClient,
         ready: Callable[[], Awaitable[None]],
     ) -> None:
@@ -95,6 +104,7 @@ class ProviderSignIn:
         self._audit = audit
         self._issuer = issuer
         self._revoker = revoker
+        self._second_factor = second_factor
         self._http = http
         self._ready = ready
 
@@ -165,13 +175,16 @@ class ProviderSignIn:
         if flow.purpose == "link" and flow.user_id is not None:
             identity = await self._link(flow.user_id, config, profile, client, how="signed_in")
             return Completed("link", flow.return_to, None, identity)
-        tokens, identity = await self._sign_in(config, profile, client)
-        return Completed("signin", flow.return_to, tokens, identity)
+        result, identity = await self._sign_in(config, profile, client)
+        if isinstance(result, PendingSignIn):
+            return Completed("signin", flow.return_to, None, identity, pending=result)
+        return Completed("signin", flow.return_to, result, identity)
 
     async def exchange_id_token(
         self, name: str, id_token: str, nonce: str, client: ClientInfo | None = None
-    ) -> TokenPair:
-        """A native or single-page app's own ID token (with the nonce it sent) → a session."""
+    ) -> TokenPair | PendingSignIn:
+        """A native or single-page app's own ID token (with the nonce it sent) → a session,
+        or the pending sign-in the account's second factor completes."""
         await self._ready()
         config, metadata = self._provider(name)
         if not config.is_oidc:
@@ -310,7 +323,7 @@ class ProviderSignIn:
 
     async def _sign_in(
         self, config: ProviderConfig, profile: Profile, client: ClientInfo
-    ) -> tuple[TokenPair, Identity]:
+    ) -> tuple[TokenPair | PendingSignIn, Identity]:
         identity = await self._store.find(config.name, profile.subject)
         now = self._clock.now()
         if identity is None:
@@ -325,6 +338,9 @@ class ProviderSignIn:
         if user.disabled:
             raise AccountDisabled()
         federation = Federation(idp=config.name, identity_id=identity.id, idp_sid=profile.sid)
+        pending = await self._second_factor(user, ("fed",), client, federation)
+        if pending is not None:
+            return pending, identity
         tokens = await self._issuer.start(
             user_id=user.id, roles=user.roles, client=client, now=now, federation=federation
         )

@@ -85,6 +85,7 @@ def upgrade() -> None:
         sa.Column("session_id", sa.String(length=64), nullable=True),
         sa.Column("amr", sa.String(length=32), server_default="", nullable=False),
         sa.Column("challenge", sa.String(length=128), nullable=True),
+        sa.Column("federation", sa.JSON(), nullable=True),
         sa.Column("failures", sa.Integer(), server_default="0", nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
@@ -110,9 +111,7 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("identities", schema=None) as batch_op:
         batch_op.add_column(sa.Column("tokens_sealed", sa.LargeBinary(), nullable=True))
-        batch_op.add_column(
-            sa.Column("tokens_master_key_id", sa.String(length=16), nullable=True)
-        )
+        batch_op.add_column(sa.Column("tokens_master_key_id", sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:

@@ -51,7 +51,9 @@ class LivenessCache:
         entry = LiveEntry(
             session,
             shared,
-            Principal(user.id, user.email, user.roles, session.id, user.email_verified),
+            Principal(
+                user.id, user.email, user.roles, session.id, user.email_verified, session.methods
+            ),
         )
         self.sessions[session.id] = entry
         return entry

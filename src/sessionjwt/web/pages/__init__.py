@@ -22,6 +22,7 @@ from sessionjwt.web.pages.connected import add_connected_routes
 from sessionjwt.web.pages.devices import add_device_routes
 from sessionjwt.web.pages.headers import apply_security_headers
 from sessionjwt.web.pages.routing import Pages, page_route_class
+from sessionjwt.web.pages.second_factor import add_second_factor_routes
 from sessionjwt.web.pages.security import add_security_routes
 from sessionjwt.web.pages.verification import add_verification_page_routes
 from sessionjwt.web.public import public
@@ -40,6 +41,7 @@ def build_pages_router(auth: AuthCore) -> APIRouter:
     pages = Pages(auth)
     router = APIRouter(route_class=page_route_class(pages), include_in_schema=False)
     add_account_routes(router, pages)
+    add_second_factor_routes(router, pages)
     add_device_routes(router, pages)
     add_security_routes(router, pages)
     add_connected_routes(router, pages)

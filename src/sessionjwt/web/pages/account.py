@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.responses import Response
 
+from sessionjwt.accounts.factors.service import PendingSignIn
 from sessionjwt.errors import (
     AuthenticationError,
     EmailNotVerified,
@@ -26,6 +27,7 @@ from sessionjwt.web.binding import web_of
 from sessionjwt.web.cookies import safe_next
 from sessionjwt.web.credentials import bearer_token
 from sessionjwt.web.pages.routing import Pages, see_other, too_many_attempts
+from sessionjwt.web.pages.second_factor import pending_response
 from sessionjwt.web.pages.verification import SENT_PATH, unverified_sign_in
 from sessionjwt.web.public import public
 
@@ -143,7 +145,7 @@ def add_account_routes(router: APIRouter, pages: Pages) -> None:
             )
 
         try:
-            user = await auth.authenticate(email, password, client)
+            result = await auth.sign_in(email, password, client)
         except InvalidCredentials:
             return again(401, WRONG_CREDENTIALS)
         except EmailNotVerified:  # the password was right: offer a new link
@@ -153,9 +155,10 @@ def add_account_routes(router: APIRouter, pages: Pages) -> None:
         except RateLimited as error:
             return again(429, too_many_attempts(error), {"Retry-After": str(error.retry_after)})
         await end_browser_session(request)  # signing in again replaces, never orphans
-        pair = await auth.issue(user, client)
+        if isinstance(result, PendingSignIn):  # the second factor is next
+            return pending_response(pages, request, result, safe_next(next, AFTER_SIGN_IN))
         response = see_other(safe_next(next, AFTER_SIGN_IN))
-        pages.cookies.set_tokens(response, pair, request)
+        pages.cookies.set_tokens(response, result, request)
         return response
 
     # -- sign out ----------------------------------------------------------------------------
