@@ -4,6 +4,7 @@ type, from the ``otpauth://`` URI the service hands out (as a phone reads the QR
 A bug shared by the server's pyotp and the tests cannot pass this way. ``npm ci`` installs
 it into ``tests/factors/node`` when ``node_modules`` is missing (the lock file pins it).
 Without ``node``/``npm`` these tests are skipped, loudly; with ``CI=true`` they fail.
+Tests elsewhere take it with ``from tests.factors.conftest import authenticator``.
 """
 
 from __future__ import annotations
@@ -67,4 +68,9 @@ def authenticator() -> AuthenticatorApp:
         )
         if installed.returncode != 0:
             _unavailable(f"npm ci failed: {installed.stderr[-500:]}")
-    return AuthenticatorApp(node)
+    app = AuthenticatorApp(node)
+    # RFC 6238 appendix B (SHA-1, the 20-byte ASCII key "12345678901234567890", six digits):
+    # the generator is right before any test believes it.
+    rfc_key = "otpauth://totp/rfc6238?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+    assert app.codes(rfc_key, [59, 1111111109, 2000000000]) == ["287082", "081804", "279037"]
+    return app
