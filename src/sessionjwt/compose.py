@@ -243,7 +243,7 @@ class Components:
             settings=self.settings,
             clock=self.clock,
             providers=configured,
-            store=ProviderStore(self.database),
+            store=ProviderStore(self.database, self.opened_master_keys),
             users=self.users,
             audit=self.audit,
             issuer=self.issuer,

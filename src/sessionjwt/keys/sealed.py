@@ -25,6 +25,12 @@ def associated_data(name: str) -> str:
     return f"sealed:{name}"
 
 
+def identity_associated_data(identity_id: str) -> str:
+    """The AAD binding a provider's kept tokens to their identity row (``identities``): a
+    blob copied to another identity's row, or into any other wrapped column, does not open."""
+    return f"identity:{identity_id}"
+
+
 class SealedSecrets:
     def __init__(self, database: Database, master_keys: MasterKeys) -> None:
         self._db = database

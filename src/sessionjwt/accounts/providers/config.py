@@ -80,6 +80,10 @@ class ProviderConfig(BaseModel):
     # More client ids whose ID tokens POST /auth/providers/{name}/id-token accepts (mobile
     # and single-page apps registered separately at the provider).
     audiences: tuple[str, ...] = ()
+    # Keep the provider's own tokens (access, refresh) after each sign-in or link, wrapped
+    # under the master key, for the application to call the provider's API with. Off: none
+    # is ever stored, and any kept earlier is dropped at the identity's next sign-in.
+    keep_tokens: bool = False
 
     @model_validator(mode="after")
     def _complete(self) -> ProviderConfig:

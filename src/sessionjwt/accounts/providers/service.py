@@ -35,6 +35,7 @@ from sessionjwt.accounts.providers.id_token import (
 from sessionjwt.accounts.providers.metadata import ProviderMetadata
 from sessionjwt.accounts.providers.profile import Profile, profile_from_api, profile_from_claims
 from sessionjwt.accounts.providers.store import Flow, Identity, ProviderStore
+from sessionjwt.accounts.providers.tokens import ProviderTokens
 from sessionjwt.accounts.users import UserRecord, UserStore
 from sessionjwt.audit.trail import AuditEvent, AuditEventType, AuditLog
 from sessionjwt.client import ClientInfo
@@ -174,8 +175,10 @@ class ProviderSignIn:
         client = client or ClientInfo()
         if flow.purpose == "link" and flow.user_id is not None:
             identity = await self._link(flow.user_id, config, profile, client, how="signed_in")
+            await self._remember_tokens(config, identity, grant)
             return Completed("link", flow.return_to, None, identity)
         result, identity = await self._sign_in(config, profile, client)
+        await self._remember_tokens(config, identity, grant)
         if isinstance(result, PendingSignIn):
             return Completed("signin", flow.return_to, None, identity, pending=result)
         return Completed("signin", flow.return_to, result, identity)
@@ -227,6 +230,18 @@ class ProviderSignIn:
 
     # -- linked identities -----------------------------------------------------------------
 
+    async def tokens_of(self, user_id: str, provider: str) -> ProviderTokens | None:
+        """The provider's own tokens from ``user_id``'s latest sign-in or link with it, for
+        calling its API; None unless the provider is ``keep_tokens`` and some were kept.
+
+        Raises :class:`~sessionjwt.errors.ConfigurationError` if the stored blob does not
+        open (tampered with, moved from another identity, or its master key is gone)."""
+        await self._ready()
+        config, _ = self._provider(provider)
+        if not config.keep_tokens:
+            return None
+        return await self._store.tokens_of(user_id, provider)
+
     async def identities(self, user_id: str) -> list[Identity]:
         await self._ready()
         return await self._store.of_user(user_id)
@@ -254,6 +269,18 @@ class ProviderSignIn:
             raise LastSignInMethod()
 
     # -- the steps -------------------------------------------------------------------------
+
+    async def _remember_tokens(
+        self, config: ProviderConfig, identity: Identity, grant: Mapping[str, Any]
+    ) -> None:
+        """Keep the token response for the identity if the provider is ``keep_tokens``; if it
+        is not (any more), forget what an earlier configuration kept."""
+        if config.keep_tokens:
+            tokens = ProviderTokens.from_grant(dict(grant), self._clock.now())
+            if tokens is not None:
+                await self._store.keep_tokens(identity.id, tokens)
+        elif identity.has_tokens:
+            await self._store.keep_tokens(identity.id, None)
 
     def _provider(self, name: str) -> tuple[ProviderConfig, ProviderMetadata]:
         config = self._providers.get(name)

@@ -1,11 +1,12 @@
 """Where provider sign-ins keep their state: flows under way (single use, bound to a browser),
-linked identities, logout tokens already used, and the sessions a provider started."""
+linked identities (and, for a ``keep_tokens`` provider, its tokens wrapped under the master
+key), logout tokens already used, and the sessions a provider started."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from sessionjwt.accounts.providers.tokens import ProviderTokens
 from sessionjwt.audit.trail import AuditEvent, write_events
 from sessionjwt.clock import to_datetime
 from sessionjwt.db.engine import Database
@@ -24,6 +26,8 @@ from sessionjwt.db.tables import (
     users,
 )
 from sessionjwt.errors import IdentityTaken, InvalidIdToken, InvalidProviderState
+from sessionjwt.keys.master.keyset import MasterKeys
+from sessionjwt.keys.sealed import identity_associated_data
 
 
 def digest(value: str) -> str:
@@ -49,11 +53,13 @@ class Identity:
     email: str | None
     linked_at: datetime
     last_used_at: datetime | None
+    has_tokens: bool = False  # the provider's tokens are kept for it (keep_tokens)
 
 
 class ProviderStore:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, master_keys: Callable[[], MasterKeys]) -> None:
         self._db = database
+        self._master_keys = master_keys  # loaded at start, so asked for when needed
 
     # -- flows -----------------------------------------------------------------------------
 
@@ -203,6 +209,52 @@ class ProviderStore:
             await write_events(connection, events)
         return True
 
+    # -- the provider's own tokens ---------------------------------------------------------
+
+    async def keep_tokens(self, identity_id: str, tokens: ProviderTokens | None) -> None:
+        """Store ``tokens`` for the identity, wrapped under the current master key and bound
+        to its id; None forgets any kept before."""
+        if tokens is None:
+            values: dict[str, Any] = {"tokens_sealed": None, "tokens_master_key_id": None}
+        else:
+            blob, key_id = self._master_keys().wrap(
+                identity_associated_data(identity_id), tokens.to_json()
+            )
+            values = {"tokens_sealed": blob, "tokens_master_key_id": key_id}
+        async with self._db.write() as connection:
+            await connection.execute(
+                update(identities).where(identities.c.id == identity_id).values(**values)
+            )
+
+    async def tokens_of(self, user_id: str, provider: str) -> ProviderTokens | None:
+        """The tokens kept for ``user_id``'s identity at ``provider`` (the one used last, if
+        the account connected several). A blob that does not open under its own row's id —
+        tampered with, or copied from another identity — raises ConfigurationError."""
+        async with self._db.read() as connection:
+            row = (
+                await connection.execute(
+                    select(
+                        identities.c.id,
+                        identities.c.tokens_sealed,
+                        identities.c.tokens_master_key_id,
+                    )
+                    .where(
+                        identities.c.user_id == user_id,
+                        identities.c.provider == provider,
+                        identities.c.tokens_sealed.is_not(None),
+                    )
+                    .order_by(identities.c.last_used_at.desc().nulls_last())
+                    .limit(1)
+                )
+            ).first()
+        if row is None:
+            return None
+        aad = identity_associated_data(row.id)
+        plain, _ = self._master_keys().unwrap(
+            aad, row.tokens_sealed, row.tokens_master_key_id, what="provider tokens"
+        )
+        return ProviderTokens.from_json(plain, aad)
+
     # -- back-channel logout ---------------------------------------------------------------
 
     async def first_use_of_logout_token(
@@ -251,4 +303,5 @@ def _identity(row: Any) -> Identity:
         email=row.email,
         linked_at=row.linked_at,
         last_used_at=row.last_used_at,
+        has_tokens=row.tokens_sealed is not None,
     )
