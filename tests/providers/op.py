@@ -26,6 +26,7 @@ handed the "browser" (``browser=``) whose OP session should persist.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import html.parser
 import json
@@ -34,7 +35,7 @@ import secrets
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -234,8 +235,29 @@ class LocalOP:
         self.clients[client_id] = client
         return client
 
+    async def set_clock(self, offset: float) -> None:
+        """Run the OP's clock ``offset`` seconds off the real one (negative: behind); what it
+        signs from now on is dated by it. :meth:`reset` sets it right."""
+        async with _http() as http:
+            response = await http.put(f"{self.issuer}/test/clock", json={"offset": offset})
+        response.raise_for_status()
+
+    @contextlib.asynccontextmanager
+    async def clock_behind(self, seconds: float) -> AsyncIterator[None]:
+        """The OP's clock ``seconds`` behind inside the block: an ID token signed then is one
+        issued ``seconds`` ago (with the OP's 1 h lifetime and more than 1 h behind: expired)."""
+        if not seconds:
+            yield
+            return
+        await self.set_clock(-seconds)
+        try:
+            yield
+        finally:
+            await self.set_clock(0)
+
     def reset(self) -> None:
-        """The configured clients again; every session, grant, code and token forgotten."""
+        """The configured clients again; every session, grant, code and token forgotten; the
+        OP's clock right."""
         response = httpx.post(f"{self.issuer}/test/reset", timeout=10, trust_env=False)
         response.raise_for_status()
         self.clients = dict(self._base)
@@ -377,9 +399,12 @@ async def exchange_code(
     return tokens
 
 
-async def id_token_for(op: LocalOP, client_id: str, login: str, nonce: str) -> str:
+async def id_token_for(
+    op: LocalOP, client_id: str, login: str, nonce: str, *, issued_ago: float = 0
+) -> str:
     """A genuine ID token for ``client_id`` about ``login``, by a full code flow with PKCE
-    straight against the OP (the native app that got its own ID token)."""
+    straight against the OP (the native app that got its own ID token). ``issued_ago``: the
+    OP signs it with its clock that far behind (more than its 1 h lifetime: expired)."""
     verifier, challenge = pkce_pair()
     redirect_uri = op.clients[client_id].redirect_uris[0]
     state = secrets.token_urlsafe(16)
@@ -389,7 +414,8 @@ async def id_token_for(op: LocalOP, client_id: str, login: str, nonce: str) -> s
     back = callback_params(await sign_in(op, url, login))
     if "code" not in back or back.get("state") != state:
         raise OPError(f"no code from the OP: {back}")
-    tokens = await exchange_code(op, client_id, back["code"], redirect_uri, verifier)
+    async with op.clock_behind(issued_ago):
+        tokens = await exchange_code(op, client_id, back["code"], redirect_uri, verifier)
     token: str = tokens["id_token"]
     return token
 

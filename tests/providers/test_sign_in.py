@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
 import jwt
@@ -221,6 +221,45 @@ async def test_return_to_cannot_leave_the_site(
     assert answer.headers["location"] in ("/", "/devices")
 
 
+EXPIRED = {"error": "invalid_id_token", "message": "The identity provider's token has expired."}
+WRONG_NONCE = {
+    "error": "invalid_id_token",
+    "message": "The ID token does not answer this sign-in (nonce).",
+}
+
+
+def no_session(browser: httpx.AsyncClient) -> bool:
+    return not any(c.name.endswith("sjwt-access") for c in browser.cookies.jar)
+
+
+async def test_an_expired_id_token_at_the_callback_gives_no_session(
+    browser: httpx.AsyncClient, rp: SessionJWT, op: LocalOP
+) -> None:
+    """The OP signs the ID token with its clock two hours behind: a genuine token whose one-hour
+    lifetime ended an hour ago, as a delayed or replayed answer would be."""
+    redirect = await sign_in(op, await start_flow(browser), "alice")
+    async with op.clock_behind(2 * 3600):
+        answer = await come_back(browser, redirect)
+    assert answer.status_code == 401 and answer.json() == EXPIRED
+    assert no_session(browser)
+    assert await rp.users.find_by_email("alice@example.com") is None
+
+
+async def test_an_id_token_for_another_nonce_is_refused_at_the_callback(
+    browser: httpx.AsyncClient, rp: SessionJWT, op: LocalOP
+) -> None:
+    """Code injection: the code in this browser's callback was issued to an authorization
+    request with another nonce than the one this browser's flow sent."""
+    parts = urlsplit(await start_flow(browser))
+    query = parse_qs(parts.query)
+    query["nonce"] = [secrets.token_urlsafe(32)]
+    elsewhere = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
+    answer = await come_back(browser, await sign_in(op, elsewhere, "alice"))
+    assert answer.status_code == 401 and answer.json() == WRONG_NONCE
+    assert no_session(browser)
+    assert await rp.users.find_by_email("alice@example.com") is None
+
+
 # -- accounts: never taken over by an e-mail claim -----------------------------------------------
 
 
@@ -321,6 +360,46 @@ async def test_an_apps_own_id_token_becomes_a_session(tmp_path: Path, op: LocalO
             )
             assert replayed_nonce.status_code == 401
             assert replayed_nonce.json()["error"] == "invalid_id_token"
+    finally:
+        await auth.close()
+
+
+async def test_an_apps_id_token_with_a_wrong_nonce_gives_no_session(
+    tmp_path: Path, op: LocalOP
+) -> None:
+    auth = await started(tmp_path, provider(op, audiences=[OTHER_CLIENT_ID]))
+    try:
+        nonce = secrets.token_urlsafe(24)
+        id_token = await id_token_for(op, OTHER_CLIENT_ID, "alice", nonce)
+        async with browser_for(auth) as app:
+            for wrong in (secrets.token_urlsafe(24), nonce[:-1], nonce + "x"):
+                answer = await app.post(
+                    "/auth/providers/op/id-token", json={"id_token": id_token, "nonce": wrong}
+                )
+                assert answer.status_code == 401 and answer.json() == WRONG_NONCE, wrong
+        assert await auth.users.find_by_email("alice@example.com") is None
+    finally:
+        await auth.close()
+
+
+async def test_an_apps_expired_id_token_gives_no_session(tmp_path: Path, op: LocalOP) -> None:
+    auth = await started(tmp_path, provider(op, audiences=[OTHER_CLIENT_ID]))
+    try:
+        async with browser_for(auth) as app:
+            nonce = secrets.token_urlsafe(24)
+            stale = await id_token_for(op, OTHER_CLIENT_ID, "alice", nonce, issued_ago=2 * 3600)
+            answer = await app.post(
+                "/auth/providers/op/id-token", json={"id_token": stale, "nonce": nonce}
+            )
+            assert answer.status_code == 401 and answer.json() == EXPIRED
+            assert await auth.users.find_by_email("alice@example.com") is None
+            # Expired 10 s ago: inside the 60 s allowed for the two clocks' skew.
+            nonce = secrets.token_urlsafe(24)
+            late = await id_token_for(op, OTHER_CLIENT_ID, "alice", nonce, issued_ago=3600 + 10)
+            accepted = await app.post(
+                "/auth/providers/op/id-token", json={"id_token": late, "nonce": nonce}
+            )
+            assert accepted.status_code == 200, accepted.text
     finally:
         await auth.close()
 

@@ -13,8 +13,11 @@
 //   POST /test/backchannel/:sub         ends every OP session of `sub` and sends the OP's own
 //                                       logout token to each client of that session having a
 //                                       backchannel_logout_uri (what RP-initiated logout does)
+//   PUT  /test/clock                    JSON {"offset": <seconds>}: the OP's clock runs that far
+//                                       off the real one (negative: behind), so what it signs
+//                                       from then on (ID tokens: iat, exp) is dated by it
 //   POST /test/reset                    back to the configured clients; sessions, grants and
-//                                       tokens forgotten
+//                                       tokens forgotten; the clock right again
 //
 // Usage: node op.mjs --config <file.json> [--port <n>]   (env OP_CONFIG / OP_PORT also work)
 // Port 0 (the default) lets the kernel pick; either way one line `READY <issuer>` is printed
@@ -45,6 +48,15 @@ const PROFILE_CLAIMS = [
   'name', 'family_name', 'given_name', 'middle_name', 'nickname', 'preferred_username',
   'profile', 'picture', 'website', 'gender', 'birthdate', 'zoneinfo', 'locale', 'updated_at',
 ];
+
+// -- the OP's clock ------------------------------------------------------------------------------
+// Everything the library dates (iat/exp of what it signs, the lifetimes of codes and sessions)
+// comes from Date.now(). A test sets the OP's clock behind, lets the OP sign an ID token, and
+// sets it right: a genuine token, signed by the OP's own key, whose exp has passed for the RP.
+
+const realNow = Date.now.bind(Date);
+let clockOffsetMs = 0;
+Date.now = () => realNow() + clockOffsetMs;
 
 // -- storage: the library's adapter interface over one Map --------------------------------------
 // Clients live here too (not in the static `clients` option), so PUT /test/clients can replace
@@ -398,7 +410,14 @@ provider.use(async (ctx, next) => {
   if (parts[1] === 'backchannel' && parts.length === 3 && ctx.method === 'POST') {
     return json(ctx, 200, { deliveries: await endSessions(parts[2], ctx) });
   }
+  if (parts[1] === 'clock' && parts.length === 2 && ctx.method === 'PUT') {
+    const { offset } = JSON.parse(await readBody(ctx.req));
+    if (!Number.isFinite(offset)) return json(ctx, 400, { error: 'offset must be a number' });
+    clockOffsetMs = offset * 1000;
+    return json(ctx, 200, { offset });
+  }
   if (parts[1] === 'reset' && parts.length === 2 && ctx.method === 'POST') {
+    clockOffsetMs = 0;
     store.clear();
     storeClients(config.clients ?? []);
     return json(ctx, 200, {});

@@ -86,6 +86,8 @@ async def _verify(
             leeway=LEEWAY_S,
             options={"require": list(required), "verify_iss": False},
         )
+    except jwt.ExpiredSignatureError as error:
+        raise InvalidIdToken("The identity provider's token has expired.") from error
     except jwt.PyJWTError as error:
         raise InvalidIdToken() from error
     template = metadata.config.tenant_issuer_template
