@@ -354,7 +354,8 @@ class Settings(BaseSettings):
     # Second factors and passkeys (docs/mfa.md).
     mfa_required_roles: CommaList = Field(
         default_factory=list,
-        description="Roles whose users must sign in with a second factor (e.g. `admin`): "
+        description="Roles whose users must sign in with a second factor (e.g. `admin`; `*`: "
+        "every account): "
         "one without a factor enrols at the next sign-in, and a session without one is "
         "refused by the admin API and pages (403 `mfa_required`). Comma-separated.",
     )

@@ -97,3 +97,12 @@ async def test_a_wrong_first_code_does_not_enrol_and_others_sign_in_as_before(
     principal = await strict.check(member["access_token"])
     with pytest.raises(MfaRequired):
         await strict.require_mfa(principal)
+
+
+async def test_a_star_requires_a_second_factor_of_every_account(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    async with SessionJWT(make_settings(tmp_path, mfa_required_roles=["*"]), clock=clock) as auth:
+        await auth.register("member@example.com", PASSWORD)
+        pending = await auth.sign_in("member@example.com", PASSWORD)
+        assert getattr(pending, "enrolment_required", False) is True

@@ -379,3 +379,17 @@ async def test_a_caller_of_login_that_cannot_take_a_pending_sign_in_is_refused(
     with pytest.raises(SecondFactorRequired) as refused:
         await auth.login(EMAIL, PASSWORD)
     assert refused.value.code == "mfa_required"
+
+
+async def test_recovery_codes_are_stored_only_as_digests(
+    client: httpx.AsyncClient, auth: SessionJWT, authenticator: AuthenticatorApp, clock: ManualClock
+) -> None:
+    import hashlib
+
+    from sessionjwt.db.tables import recovery_codes
+
+    _, codes = await enrolled_user(client, authenticator, clock)
+    assert all(len(code.replace("-", "")) == 24 for code in codes)  # 120 bits each
+    async with auth.database.read() as connection:
+        stored = {row[0] for row in await connection.execute(select(recovery_codes.c.code_hash))}
+    assert stored == {hashlib.sha256(code.encode()).hexdigest() for code in codes}

@@ -46,7 +46,7 @@ class ReauthenticateRequest(_Body):
 
     password: str | None = Field(default=None, min_length=1, max_length=4096)
     code: str | None = Field(default=None, min_length=1, max_length=16)
-    recovery_code: str | None = Field(default=None, min_length=1, max_length=32)
+    recovery_code: str | None = Field(default=None, min_length=1, max_length=64)
 
     _one_proof = model_validator(mode="after")(lambda self: _exactly_one(self, "password"))
 
@@ -56,7 +56,7 @@ class MfaCompleteRequest(_Body):
 
     mfa_token: str = Field(min_length=1, max_length=128)
     code: str | None = Field(default=None, min_length=1, max_length=16)
-    recovery_code: str | None = Field(default=None, min_length=1, max_length=32)
+    recovery_code: str | None = Field(default=None, min_length=1, max_length=64)
 
     _one_proof = model_validator(mode="after")(lambda self: _exactly_one(self))
 

@@ -121,8 +121,10 @@ class SecondFactors:
     # -- policy -------------------------------------------------------------------------------
 
     def required_for(self, roles: Sequence[str]) -> bool:
-        """Whether ``SESSIONJWT_MFA_REQUIRED_ROLES`` makes these roles need a second factor."""
-        return any(role in self._settings.mfa_required_roles for role in roles)
+        """Whether ``SESSIONJWT_MFA_REQUIRED_ROLES`` makes these roles need a second factor
+        (``*`` in it: every account)."""
+        required = self._settings.mfa_required_roles
+        return "*" in required or any(role in required for role in roles)
 
     async def summary(self, user_id: str) -> FactorSummary:
         await self._ready()
