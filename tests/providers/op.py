@@ -117,9 +117,36 @@ def default_clients() -> list[OPClient]:
 
 
 def default_accounts() -> list[Account]:
+    """alice (verified address), bob (unverified); octo, as GitHub would know it: a public
+    address on its profile, an unverified primary address and a verified secondary one."""
     return [
         Account("alice", "alice@example.com", True, "Alice Liddell"),
         Account("bob", "bob@example.com", False, "Bob Unverified"),
+        Account(
+            "octo",
+            "octo@example.com",
+            False,
+            "Octo Cat",
+            extra={
+                "github_id": 583231,
+                "github_login": "octocat",
+                "github_public_email": "octo@example.com",
+                "github_emails": [
+                    {
+                        "email": "octo@example.com",
+                        "primary": True,
+                        "verified": False,
+                        "visibility": "public",
+                    },
+                    {
+                        "email": "octo-work@example.com",
+                        "primary": False,
+                        "verified": True,
+                        "visibility": None,
+                    },
+                ],
+            },
+        ),
     ]
 
 

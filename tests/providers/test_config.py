@@ -51,6 +51,9 @@ def test_presets_fill_in_what_the_providers_document() -> None:
     assert microsoft.issuer_url == "https://login.microsoftonline.com/contoso/v2.0"
     assert not github.is_oidc and github.requested_scopes == ("read:user", "user:email")
     assert github.endpoint("token_endpoint") == "https://github.com/login/oauth/access_token"
+    # GitHub documents client_id and client_secret as form parameters of the token request.
+    assert github.token_auth_method == "client_secret_post"
+    assert google.token_auth_method == "client_secret_basic"
     inline = ProviderConfig(name="s", preset="google", client_id="x", client_secret="hunter2-x")
     assert "hunter2-x" not in repr(inline) and inline.secret() == "hunter2-x"
 

@@ -16,6 +16,8 @@
 //   PUT  /test/clock                    JSON {"offset": <seconds>}: the OP's clock runs that far
 //                                       off the real one (negative: behind), so what it signs
 //                                       from then on (ID tokens: iat, exp) is dated by it
+//   GET  /github/user                   GitHub's REST user API, for the `github` preset's tests:
+//   GET  /github/user/emails            the authenticated user and their addresses (below)
 //   POST /test/reset                    back to the configured clients; sessions, grants and
 //                                       tokens forgotten; the clock right again
 //
@@ -25,6 +27,9 @@
 //
 // Config: {"clients": [<client metadata>], "accounts": [{"sub", "email", ...claims}],
 //          "conform_id_token_claims": false}
+// An account may carry what GitHub knows of it: "github_id" (its numeric id), "github_login",
+// "github_public_email", "github_emails" ([{email, primary, verified, visibility}]); these are
+// no OpenID claims (the OP releases only the claims configured below).
 
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -43,7 +48,9 @@ const config = JSON.parse(fs.readFileSync(configPath, 'utf8'));
 const requestedPort = Number(args.port ?? process.env.OP_PORT ?? 0);
 
 const accounts = new Map((config.accounts ?? []).map((account) => [account.sub, account]));
-const SCOPES = ['openid', 'email', 'profile'];
+// GitHub's OAuth scopes too (read:user, user:email): the github preset asks for them, and a
+// token carrying them opens the GitHub-shaped user API below.
+const SCOPES = ['openid', 'email', 'profile', 'read:user', 'user:email'];
 const PROFILE_CLAIMS = [
   'name', 'family_name', 'given_name', 'middle_name', 'nickname', 'preferred_username',
   'profile', 'picture', 'website', 'gender', 'birthdate', 'zoneinfo', 'locale', 'updated_at',
@@ -382,8 +389,97 @@ function json(ctx, status, body) {
   ctx.body = JSON.stringify(body);
 }
 
+// -- a GitHub-shaped user API over the OP's own tokens ------------------------------------------
+// GitHub is OAuth 2.0 without OpenID Connect: who signed in comes from its REST API, which this
+// OP lacks. These two routes answer GitHub's documented response shapes ("Get the authenticated
+// user": GET /user; "List email addresses for the authenticated user": GET /user/emails, which
+// needs the user:email scope) for the bearer access token, looked up in the real OP's token
+// store (provider.AccessToken.find): only a token this OP issued, unexpired, opens them, and
+// the answer is that token's account. GitHub's own rules, as documented: a request without a
+// User-Agent is refused (403); no or an unknown token is 401 with GitHub's messages; a token
+// without user:email gets 404 from /user/emails. `id` is a number, `email` the public address
+// or null (most GitHub users keep theirs private), and only /user/emails says which address
+// is primary and which are verified.
+
+const GITHUB_DOCS = 'https://docs.github.com/rest';
+
+function githubId(account) {
+  if (Number.isInteger(account.github_id)) return account.github_id;
+  return crypto.createHash('sha256').update(account.sub).digest().readUInt32BE(0);
+}
+
+function githubEmails(account) {
+  return account.github_emails ?? [{
+    email: account.email, primary: true, verified: account.email_verified === true,
+    visibility: 'private',
+  }];
+}
+
+async function githubApi(ctx, path) {
+  if (ctx.method !== 'GET') return json(ctx, 404, { message: 'Not Found', documentation_url: GITHUB_DOCS });
+  if (!ctx.get('user-agent')) {
+    return json(ctx, 403, {
+      message: 'Request forbidden by administrative rules. Please make sure your request has a User-Agent header',
+    });
+  }
+  const [scheme, value] = (ctx.get('authorization') || '').split(' ');
+  if (!value || !['bearer', 'token'].includes(scheme.toLowerCase())) {
+    return json(ctx, 401, { message: 'Requires authentication', documentation_url: GITHUB_DOCS });
+  }
+  const token = await provider.AccessToken.find(value);
+  const account = token && !token.isExpired ? accounts.get(token.accountId) : undefined;
+  if (!account) return json(ctx, 401, { message: 'Bad credentials', documentation_url: GITHUB_DOCS });
+  const scopes = (token.scope ?? '').split(' ').filter(Boolean);
+  ctx.set('x-oauth-scopes', scopes.join(', '));
+  if (path === '/user') {
+    const id = githubId(account);
+    return json(ctx, 200, {
+      login: account.github_login ?? account.sub,
+      id,
+      node_id: Buffer.from(`04:User${id}`).toString('base64'),
+      type: 'User',
+      site_admin: false,
+      name: account.name ?? null,
+      email: account.github_public_email ?? null,
+    });
+  }
+  if (path === '/user/emails') {
+    if (!scopes.includes('user:email') && !scopes.includes('user')) {
+      return json(ctx, 404, { message: 'Not Found', documentation_url: GITHUB_DOCS });
+    }
+    return json(ctx, 200, githubEmails(account));
+  }
+  return json(ctx, 404, { message: 'Not Found', documentation_url: GITHUB_DOCS });
+}
+
+// The library takes a client secret in the form or in HTTP Basic whichever of the two a client
+// registered. GitHub documents client_id and client_secret as form parameters of its token
+// request; so that a test can tell which one an RP sent, a client registered with
+// client_secret_post is refused here when it authenticates with Basic.
+async function refusesBasicForPostClients(ctx) {
+  const [scheme, value] = (ctx.get('authorization') || '').split(' ');
+  if (ctx.method !== 'POST' || scheme?.toLowerCase() !== 'basic' || !value) return false;
+  let clientId;
+  try {
+    const basic = Buffer.from(value, 'base64').toString('utf8');
+    clientId = decodeURIComponent(basic.slice(0, Math.max(0, basic.indexOf(':'))));
+  } catch {
+    return false; // malformed: the library's own check answers it
+  }
+  const client = clientId ? await provider.Client.find(clientId) : undefined;
+  if (client?.clientAuthMethod !== 'client_secret_post') return false;
+  json(ctx, 401, {
+    error: 'invalid_client',
+    error_description: 'this client registered client_secret_post: send the secret in the form',
+  });
+  return true;
+}
+
 provider.use(async (ctx, next) => {
   const parts = ctx.path.split('/').filter(Boolean).map(decodeURIComponent);
+  if (parts[0] === 'token' && parts.length === 1 && await refusesBasicForPostClients(ctx)) {
+    return undefined;
+  }
   if (parts[0] === 'interaction' && parts.length >= 2 && parts.length <= 3) {
     try {
       return await interaction(ctx, parts[1], parts[2]);
@@ -396,6 +492,7 @@ provider.use(async (ctx, next) => {
       return undefined;
     }
   }
+  if (parts[0] === 'github') return githubApi(ctx, ctx.path.slice('/github'.length));
   if (parts[0] !== 'test' || ctx.method === 'GET') return next();
   if (parts[1] === 'clients' && parts.length === 3 && ctx.method === 'PUT') {
     const metadata = { ...JSON.parse(await readBody(ctx.req)), client_id: parts[2] };

@@ -12,9 +12,10 @@ Presets, from the providers' own documentation:
   Entra does not assert ``email_verified``: keep ``trust_email`` off unless your tenant
   guarantees it.
 * ``github`` — OAuth 2.0, not OpenID Connect: authorize ``https://github.com/login/oauth/authorize``,
-  token ``https://github.com/login/oauth/access_token``, user ``https://api.github.com/user``
-  and verified addresses from ``https://api.github.com/user/emails`` (scope ``user:email``).
-  No ID token, so no nonce and no back-channel logout.
+  token ``https://github.com/login/oauth/access_token`` (``client_id`` and ``client_secret`` as
+  form parameters), user ``https://api.github.com/user`` and verified addresses from
+  ``https://api.github.com/user/emails`` (scope ``user:email``). No ID token, so no nonce and no
+  back-channel logout.
 * ``oidc`` — any OpenID Connect provider, by discovery from ``issuer``.
 * ``oauth2`` — a plain OAuth 2.0 provider with a userinfo endpoint: every endpoint explicit.
 
@@ -70,9 +71,9 @@ class ProviderConfig(BaseModel):
     client_secret: str | None = Field(default=None, repr=False)
     client_secret_env: str | None = None
     client_secret_file: Path | None = None
-    token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post"] = (
-        "client_secret_basic"  # noqa: S105 - the RFC 7591 method name, not a secret
-    )
+    # None: the preset's (GitHub documents client_id and client_secret as form parameters of
+    # its token request; everyone else takes RFC 6749's HTTP Basic).
+    token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post"] | None = None
     scopes: tuple[str, ...] | None = None
     # Link a first sign-in to an existing account with the same address only when the
     # provider says it verified the address *and* you trust it to say so.
@@ -135,6 +136,14 @@ class ProviderConfig(BaseModel):
         ):
             return MICROSOFT_ISSUER
         return None
+
+    @property
+    def token_auth_method(self) -> str:
+        if self.token_endpoint_auth_method is not None:
+            return self.token_endpoint_auth_method
+        if self.preset == "github":
+            return "client_secret_post"
+        return "client_secret_basic"
 
     @property
     def requested_scopes(self) -> tuple[str, ...]:

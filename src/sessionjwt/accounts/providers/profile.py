@@ -42,7 +42,9 @@ async def profile_from_api(
     endpoints = await metadata.endpoints()
     if endpoints.userinfo is None:
         raise ProviderDenied("The identity provider has no user endpoint.")
-    headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
+    # GitHub's REST API asks for its own media type (plain JSON works too).
+    accept = "application/vnd.github+json" if config.preset == "github" else "application/json"
+    headers = {"Authorization": f"Bearer {access_token}", "Accept": accept}
     user = await metadata.fetch_json(endpoints.userinfo, headers=headers)
     subject = user.get("sub", user.get("id"))
     if not isinstance(subject, str | int) or isinstance(subject, bool) or subject == "":

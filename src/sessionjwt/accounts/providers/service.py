@@ -300,7 +300,7 @@ class ProviderSignIn:
         }
         secret = config.secret()
         auth: httpx.Auth | None = None
-        basic = config.token_endpoint_auth_method == "client_secret_basic"  # noqa: S105
+        basic = config.token_auth_method == "client_secret_basic"  # noqa: S105
         if secret is not None and basic:
             # RFC 6749 §2.3.1: both parts form-encoded before they go into Basic.
             auth = httpx.BasicAuth(quote(config.client_id, safe=""), quote(secret, safe=""))
