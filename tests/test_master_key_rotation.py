@@ -236,3 +236,17 @@ async def test_rewrap_skips_retired_keys_whose_material_is_wiped(
         )
         assert (await rewrap(auth.database, b_then_a)).rewrapped == WRAPPED_ROWS
         assert await rows_by_master_key(auth.database) == {file_id(keys.b): WRAPPED_ROWS}
+
+
+async def test_a_totp_secret_survives_the_rotation_and_opens_only_for_its_user(
+    keys: Keys, clock: ManualClock
+) -> None:
+    async with SessionJWT(keys.settings(keys.a), clock=clock) as auth:
+        pair = await login_and_check(auth)
+        principal = await auth.check(pair.access_token)
+        secret = (await auth.factors.begin_totp(principal)).secret
+    keys.cli(keys.b, keys.a)
+    async with SessionJWT(keys.settings(keys.b), clock=clock) as auth:
+        state = await auth.factors.store.totp(principal.user_id)
+        assert state is not None and state.secret == secret
+        assert await rows_by_master_key(auth.database) == {file_id(keys.b): WRAPPED_ROWS + 1}

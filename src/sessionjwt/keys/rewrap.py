@@ -1,23 +1,29 @@
 """Move every wrapped row to the current master key: the middle step of a master-key rotation.
 
-One transaction over ``signing_keys``, ``sealed_secrets`` and the provider tokens kept in
-``identities``: either every row is re-wrapped or none is (a row no configured key can open
-aborts the whole run). Rows already under the current key are left alone, so running it twice
-changes nothing the second time. Retired signing keys are skipped: they are refused anyway, and
-their material may be wiped.
+One transaction over every wrapped column — ``signing_keys``, ``sealed_secrets``, the
+provider tokens kept in ``identities``, the TOTP secrets in ``totp_factors``: either every
+row is re-wrapped or none is (a row no configured key can open aborts the whole run). Rows
+already under the current key are left alone, so running it twice changes nothing the second
+time. Retired signing keys are skipped: they are refused anyway, and their material may be
+wiped.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Table, select, update
 
 from sessionjwt.db.engine import Database
-from sessionjwt.db.tables import identities, sealed_secrets, signing_keys
+from sessionjwt.db.tables import identities, sealed_secrets, signing_keys, totp_factors
 from sessionjwt.keys.master.keyset import MasterKeys
-from sessionjwt.keys.sealed import associated_data, identity_associated_data
+from sessionjwt.keys.sealed import (
+    associated_data,
+    identity_associated_data,
+    totp_associated_data,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,66 +32,73 @@ class RewrapReport:
     already_current: int
 
 
+@dataclass(frozen=True, slots=True)
+class _WrappedColumn:
+    """One kind of row wrapped under the master key: where it lives and what binds it."""
+
+    table: Table
+    key: str  # the row's identity, bound in as associated data
+    blob: str
+    wrapped_by: str
+    associated_data: Callable[[str], str]
+    what: str
+    live: ColumnElement[bool] | None = None  # only these rows are ever unwrapped
+
+
+_WRAPPED = (
+    _WrappedColumn(
+        signing_keys,
+        "kid",
+        "private_key_encrypted",
+        "master_key_id",
+        lambda kid: kid,
+        "signing key",
+        signing_keys.c.state != "retired",
+    ),
+    _WrappedColumn(
+        sealed_secrets, "name", "sealed", "master_key_id", associated_data, "sealed secret"
+    ),
+    _WrappedColumn(
+        identities,
+        "id",
+        "tokens_sealed",
+        "tokens_master_key_id",
+        identity_associated_data,
+        "provider tokens",
+        identities.c.tokens_sealed.is_not(None),
+    ),
+    _WrappedColumn(
+        totp_factors,
+        "user_id",
+        "secret_sealed",
+        "master_key_id",
+        totp_associated_data,
+        "TOTP secret",
+    ),
+)
+
+
 async def rewrap(database: Database, master_keys: MasterKeys) -> RewrapReport:
     rewrapped = already = 0
     async with database.write() as connection:
-        keys = await connection.execute(
-            select(
-                signing_keys.c.kid,
-                signing_keys.c.private_key_encrypted,
-                signing_keys.c.master_key_id,
-            )
-            .where(signing_keys.c.state != "retired")
-            .with_for_update()
-        )
-        for kid, blob, wrapped_by in keys.all():
-            if wrapped_by == master_keys.current_id:
-                already += 1
-                continue
-            plain, _ = master_keys.unwrap(kid, blob, wrapped_by)
-            new_blob, new_id = master_keys.wrap(kid, plain)
-            await connection.execute(
-                update(signing_keys)
-                .where(signing_keys.c.kid == kid)
-                .values(private_key_encrypted=new_blob, master_key_id=new_id)
-            )
-            rewrapped += 1
-        sealed = await connection.execute(
-            select(
-                sealed_secrets.c.name, sealed_secrets.c.sealed, sealed_secrets.c.master_key_id
-            ).with_for_update()
-        )
-        for name, blob, wrapped_by in sealed.all():
-            if wrapped_by == master_keys.current_id:
-                already += 1
-                continue
-            aad = associated_data(name)
-            plain, _ = master_keys.unwrap(aad, blob, wrapped_by, what="sealed secret")
-            new_blob, new_id = master_keys.wrap(aad, plain)
-            await connection.execute(
-                update(sealed_secrets)
-                .where(sealed_secrets.c.name == name)
-                .values(sealed=new_blob, master_key_id=new_id)
-            )
-            rewrapped += 1
-        kept = await connection.execute(
-            select(identities.c.id, identities.c.tokens_sealed, identities.c.tokens_master_key_id)
-            .where(identities.c.tokens_sealed.is_not(None))
-            .with_for_update()
-        )
-        for identity_id, blob, wrapped_by in kept.all():
-            if wrapped_by == master_keys.current_id:
-                already += 1
-                continue
-            aad = identity_associated_data(identity_id)
-            plain, _ = master_keys.unwrap(aad, blob, wrapped_by, what="provider tokens")
-            new_blob, new_id = master_keys.wrap(aad, plain)
-            await connection.execute(
-                update(identities)
-                .where(identities.c.id == identity_id)
-                .values(tokens_sealed=new_blob, tokens_master_key_id=new_id)
-            )
-            rewrapped += 1
+        for wrapped in _WRAPPED:
+            columns = wrapped.table.c
+            query = select(columns[wrapped.key], columns[wrapped.blob], columns[wrapped.wrapped_by])
+            if wrapped.live is not None:
+                query = query.where(wrapped.live)
+            for key, blob, wrapped_by in (await connection.execute(query.with_for_update())).all():
+                if wrapped_by == master_keys.current_id:
+                    already += 1
+                    continue
+                aad = wrapped.associated_data(key)
+                plain, _ = master_keys.unwrap(aad, blob, wrapped_by, what=wrapped.what)
+                new_blob, new_id = master_keys.wrap(aad, plain)
+                await connection.execute(
+                    update(wrapped.table)
+                    .where(columns[wrapped.key] == key)
+                    .values({wrapped.blob: new_blob, wrapped.wrapped_by: new_id})
+                )
+                rewrapped += 1
     return RewrapReport(rewrapped=rewrapped, already_current=already)
 
 
@@ -93,13 +106,11 @@ async def rows_by_master_key(database: Database) -> Counter[str | None]:
     """How many wrapped rows each master key id holds (``None``: written before ids);
     retired signing keys are not counted, since nothing ever unwraps them."""
     counts: Counter[str | None] = Counter()
-    queries = (
-        select(signing_keys.c.master_key_id).where(signing_keys.c.state != "retired"),
-        select(sealed_secrets.c.master_key_id),
-        select(identities.c.tokens_master_key_id).where(identities.c.tokens_sealed.is_not(None)),
-    )
     async with database.read() as connection:
-        for query in queries:
+        for wrapped in _WRAPPED:
+            query = select(wrapped.table.c[wrapped.wrapped_by])
+            if wrapped.live is not None:
+                query = query.where(wrapped.live)
             for (key_id,) in (await connection.execute(query)).all():
                 counts[key_id] += 1
     return counts

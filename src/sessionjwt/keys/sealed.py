@@ -31,6 +31,11 @@ def identity_associated_data(identity_id: str) -> str:
     return f"identity:{identity_id}"
 
 
+def totp_associated_data(user_id: str) -> str:
+    """The AAD binding a TOTP secret to its user's row (``totp_factors``)."""
+    return f"totp:{user_id}"
+
+
 class SealedSecrets:
     def __init__(self, database: Database, master_keys: MasterKeys) -> None:
         self._db = database

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,10 +21,7 @@ from sessionjwt.clock import to_datetime
 from sessionjwt.db.engine import Database
 from sessionjwt.db.tables import passkeys, recovery_codes, totp_factors
 from sessionjwt.keys.master.keyset import MasterKeys
-
-
-def totp_associated_data(user_id: str) -> str:
-    return f"totp:{user_id}"
+from sessionjwt.keys.sealed import totp_associated_data
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +56,15 @@ class FactorSummary:
         return methods
 
 
+@dataclass(frozen=True, slots=True)
+class PasskeyListing:
+    """One passkey as an operator sees it: its name and dates, never its key material."""
+
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
 class FactorStore:
     def __init__(self, database: Database, master_keys: Callable[[], MasterKeys]) -> None:
         self._db = database
@@ -79,6 +86,18 @@ class FactorStore:
                 .where(recovery_codes.c.user_id == user_id, recovery_codes.c.used_at.is_(None))
             )
         return FactorSummary(bool(totp), int(keys or 0), int(codes or 0))
+
+    async def passkey_listing(self, user_id: str) -> list[PasskeyListing]:
+        """The user's passkeys, oldest first (for ``sessionjwt users show``)."""
+        async with self._db.read() as connection:
+            rows = (
+                await connection.execute(
+                    select(passkeys.c.name, passkeys.c.created_at, passkeys.c.last_used_at)
+                    .where(passkeys.c.user_id == user_id)
+                    .order_by(passkeys.c.created_at, passkeys.c.id)
+                )
+            ).all()
+        return [PasskeyListing(row.name, row.created_at, row.last_used_at) for row in rows]
 
     # -- TOTP -------------------------------------------------------------------------------
 
