@@ -393,3 +393,20 @@ async def test_recovery_codes_are_stored_only_as_digests(
     async with auth.database.read() as connection:
         stored = {row[0] for row in await connection.execute(select(recovery_codes.c.code_hash))}
     assert stored == {hashlib.sha256(code.encode()).hexdigest() for code in codes}
+
+
+async def test_ended_pending_sign_ins_are_cleared_as_new_ones_begin(
+    client: httpx.AsyncClient, auth: SessionJWT, authenticator: AuthenticatorApp, clock: ManualClock
+) -> None:
+    from sqlalchemy import func
+
+    from sessionjwt.db.tables import mfa_challenges
+
+    await enrolled_user(client, authenticator, clock)
+    await password_step(client)
+    await password_step(client)
+    clock.advance(301)
+    await password_step(client)
+    async with auth.database.read() as connection:
+        left = await connection.scalar(select(func.count()).select_from(mfa_challenges))
+    assert left == 1
