@@ -1,5 +1,12 @@
 """Connected accounts on the Security page: connect another identity provider to the signed-in
-account, or disconnect one — never the last way to sign in. Ends no session either way."""
+account, or disconnect one — never the last way to sign in. Ends no session either way.
+
+"Connect" is a form (a POST with its CSRF token), and the pages' CSP says ``form-action
+'self'``, which browsers apply to every redirect a form submission follows: a 303 from the form
+straight to the provider is blocked (Chromium stays on the Security page). So the form answers a
+short page that sends the browser on with a refresh (a new navigation, not the form's), and a
+link for the same. Allowing the provider's origin in ``form-action`` would not do: providers
+redirect on to other origins of theirs (Microsoft's consumer accounts, for one)."""
 
 # No ``from __future__ import annotations``: FastAPI must evaluate the Annotated aliases.
 from typing import Annotated
@@ -30,7 +37,15 @@ def add_connected_routes(router: APIRouter, pages: Pages) -> None:
         if auth.providers is None:
             raise UnknownProvider()
         started = await auth.providers.authorize(name, SECURITY_PATH, user_id=principal.user_id)
-        response = see_other(started.url)
+        title = next(p.title for p in auth.providers.configured() if p.name == name)
+        response = pages.renderer.page(
+            request,
+            "provider_redirect.html",
+            title=f"Connect {title}",
+            principal=principal,
+            authorize_url=started.url,
+            provider_title=title,
+        )
         cookies.set_flow(response, request, started.browser)
         return response
 
