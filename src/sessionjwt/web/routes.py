@@ -202,6 +202,7 @@ def build_router(auth: "AuthCore", *, registration: bool = True) -> APIRouter:
                 user_agent=record.user_agent,
                 ip=record.ip,
                 current=record.id == principal.session_id,
+                amr=list(record.methods),
             )
             for record in await auth.list_sessions(principal.user_id)
         ]

@@ -198,6 +198,11 @@ class SessionOut(BaseModel):
     user_agent: str | None
     ip: str | None
     current: bool
+    amr: list[str] = Field(
+        default_factory=list,
+        description='How it signed in (RFC 8176, in the order proven): ["pwd"], '
+        '["pwd", "otp", "mfa"], ["hwk", "user", "mfa"], ["fed"], ...',
+    )
 
 
 class MeOut(BaseModel):

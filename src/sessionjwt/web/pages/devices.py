@@ -7,6 +7,7 @@ every other device needs a fresh password, like the other sensitive actions.
 """
 
 # No ``from __future__ import annotations``: FastAPI must evaluate the Annotated aliases.
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote
@@ -23,6 +24,10 @@ from sessionjwt.web.pages.user_agents import describe
 
 DEVICES_PATH = "/devices"
 OTHERS_SIGNED_OUT = "Signed out every other device."
+# How a session signed in, from its ``amr`` (RFC 8176): the first factor, then the second.
+# "otp" is a code from the authenticator app or a recovery code: the session cannot tell.
+FIRST_FACTORS = {"pwd": "Password", "hwk": "Passkey", "swk": "Passkey"}
+SECOND_FACTORS = {"otp": "one-time code", "hwk": "passkey", "swk": "passkey"}
 
 Csrf = Annotated[str, Form(max_length=128)]
 
@@ -38,14 +43,41 @@ class Device:
     created_at: float
     last_seen_at: float
     current: bool
+    signed_in_with: str = "Unknown"
 
 
-def devices_of(records: list[SessionRecord], current_session_id: str | None) -> list[Device]:
+def sign_in_label(
+    amr: Sequence[str], idp: str | None, provider_titles: Mapping[str, str] | None = None
+) -> str:
+    """ "Password", "Password + one-time code", "Passkey", "Google + passkey", ..."""
+    first: str | None = None
+    second: list[str] = []
+    for method in amr:
+        if first is None:
+            if method == "fed":  # a provider no longer configured: named as its title would be
+                name = idp or "an identity provider"
+                first = (provider_titles or {}).get(name, name.replace("-", " ").title())
+            else:
+                first = FIRST_FACTORS.get(method)
+        elif method in SECOND_FACTORS and SECOND_FACTORS[method] not in second:
+            if not (method in ("hwk", "swk") and first == "Passkey"):
+                second.append(SECOND_FACTORS[method])
+    if first is None:
+        return "Unknown"
+    return " + ".join([first, *second])
+
+
+def devices_of(
+    records: list[SessionRecord],
+    current_session_id: str | None,
+    provider_titles: Mapping[str, str] | None = None,
+) -> list[Device]:
     """The caller's own device first, then the most recently active."""
     devices = [
         Device(
             id=record.id,
             name=describe(record.user_agent),
+            signed_in_with=sign_in_label(record.methods, record.idp, provider_titles),
             user_agent=record.user_agent,
             ip=record.ip,
             created_at=record.created_at,
@@ -56,6 +88,13 @@ def devices_of(records: list[SessionRecord], current_session_id: str | None) -> 
     ]
     devices.sort(key=lambda device: (not device.current, -device.last_seen_at))
     return devices
+
+
+def provider_titles(pages: Pages) -> dict[str, str]:
+    """``idp`` → the provider's title ("google" → "Google"), for the sign-in labels."""
+    providers = pages.auth.providers
+    configured = providers.configured() if providers is not None else []
+    return {provider.name: provider.title for provider in configured}
 
 
 def add_device_routes(router: APIRouter, pages: Pages) -> None:
@@ -79,7 +118,7 @@ def add_device_routes(router: APIRouter, pages: Pages) -> None:
             title="Your devices",
             principal=principal,
             notice=notice,
-            devices=devices_of(records, principal.session_id),
+            devices=devices_of(records, principal.session_id, provider_titles(pages)),
         )
 
     @router.post(DEVICES_PATH + "/revoke-others")
