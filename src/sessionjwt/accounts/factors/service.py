@@ -270,6 +270,16 @@ class SecondFactors:
             raise FactorExists()
         return await self._start_totp(user)
 
+    async def pending_totp(self, principal: Principal) -> TotpEnrolment | None:
+        """The enrolment :meth:`begin_totp` started that no code confirmed yet, to show again
+        (a reload, a wrong first code) without changing the code the app shows; None if there
+        is none. Needs a fresh proof, like :meth:`begin_totp`: it shows the secret."""
+        await self.require_fresh(principal)
+        state = await self.store.totp(principal.user_id)
+        if state is None or state.confirmed:
+            return None
+        return self._enrolment(await self._user(principal), state.secret)
+
     async def _start_totp(self, user: UserRecord) -> TotpEnrolment:
         secret = totp.new_secret()
         await self.store.start_totp(user.id, secret, self._clock.now())

@@ -24,6 +24,7 @@ from sessionjwt.web.pages.headers import apply_security_headers
 from sessionjwt.web.pages.routing import Pages, page_route_class
 from sessionjwt.web.pages.second_factor import add_second_factor_routes
 from sessionjwt.web.pages.security import add_security_routes
+from sessionjwt.web.pages.two_step import add_two_step_routes
 from sessionjwt.web.pages.verification import add_verification_page_routes
 from sessionjwt.web.public import public
 
@@ -44,6 +45,7 @@ def build_pages_router(auth: AuthCore) -> APIRouter:
     add_second_factor_routes(router, pages)
     add_device_routes(router, pages)
     add_security_routes(router, pages)
+    add_two_step_routes(router, pages)
     add_connected_routes(router, pages)
     add_verification_page_routes(router, pages)
     add_admin_routes(router, pages)

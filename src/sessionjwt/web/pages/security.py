@@ -25,6 +25,7 @@ from sessionjwt.principal import Principal
 from sessionjwt.web.binding import web_of
 from sessionjwt.web.pages.events import event_rows
 from sessionjwt.web.pages.routing import Pages, see_other, too_many_attempts
+from sessionjwt.web.pages.two_step import two_step_notice
 
 SECURITY_PATH = "/security"
 RECENT_EVENTS = 20
@@ -60,6 +61,7 @@ def add_security_routes(router: APIRouter, pages: Pages) -> None:
     ) -> Response:
         page = await auth.audit_events(AuditFilter(user=principal.user_id, limit=RECENT_EVENTS))
         identities = await auth.providers.identities(principal.user_id) if auth.providers else []
+        factors = await auth.factors.summary(principal.user_id)  # the two-step sign-in card
         return pages.renderer.page(
             request,
             "security.html",
@@ -71,6 +73,7 @@ def add_security_routes(router: APIRouter, pages: Pages) -> None:
             headers=headers,
             events=event_rows(page.events),
             identities=identities,
+            factors=factors,
         )
 
     @router.get(SECURITY_PATH)
@@ -82,6 +85,7 @@ def add_security_routes(router: APIRouter, pages: Pages) -> None:
         email_changed: str = "",
         disconnected: str = "",
         last_method: str = "",
+        two_step: str = "",
     ) -> Response:
         if last_method:
             return await security_page(
@@ -96,7 +100,7 @@ def add_security_routes(router: APIRouter, pages: Pages) -> None:
             if email_sent
             else EMAIL_CHANGED
             if email_changed
-            else None
+            else two_step_notice(two_step)
         )
         return await security_page(request, principal, notice=notice)
 
