@@ -18,6 +18,7 @@ from sessionjwt.errors import (
     EmailTaken,
     InvalidCredentials,
     InvalidEmail,
+    InvalidOneTimeCode,
     InvalidResetToken,
     RateLimited,
     WeakPassword,
@@ -33,6 +34,8 @@ from sessionjwt.web.public import public
 
 AFTER_SIGN_IN = "/devices"
 AFTER_REAUTH = "/security"
+REAUTH_TITLE = "Confirm your password"
+REAUTH_FACTOR_TITLE = "Confirm it is you"
 WRONG_CREDENTIALS = "The email or password is incorrect."
 RESET_SENT = "If an account exists for this address, a password-reset link is on its way to it."
 RESET_INVALID = "This reset link is invalid or has expired."
@@ -46,6 +49,7 @@ SIGN_IN_NOTICES = {
 Email = Annotated[str, Form(max_length=320)]
 Password = Annotated[str, Form(max_length=4096)]
 Token = Annotated[str, Form(max_length=256)]
+Code = Annotated[str, Form(max_length=64)]
 Csrf = Annotated[str, Form(max_length=128)]
 Next = Annotated[str, Form(max_length=2048)]
 
@@ -189,6 +193,31 @@ def add_account_routes(router: APIRouter, pages: Pages) -> None:
         return response
 
     # -- confirm password (fresh authentication) ---------------------------------------------
+    # An account with a second factor proves that instead: for it, a fresh password does
+    # not count (require_fresh_auth), so asking for one would only send the browser back.
+
+    async def reauth_page(
+        request: Request,
+        principal: Principal,
+        back_to: str,
+        *,
+        status: int = 200,
+        error: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        factors = await auth.factors.summary(principal.user_id)
+        return render(
+            request,
+            "reauth.html",
+            title=REAUTH_FACTOR_TITLE if factors.any else REAUTH_TITLE,
+            status=status,
+            principal=principal,
+            error=error,
+            headers=headers,
+            next=back_to,
+            second_factor=factors.any,
+            methods=factors.methods,
+        )
 
     @router.get("/reauth")
     async def reauth_form(
@@ -196,45 +225,40 @@ def add_account_routes(router: APIRouter, pages: Pages) -> None:
         principal: CurrentPrincipal,
         next: Annotated[str, Query(max_length=2048)] = "",
     ) -> Response:
-        return render(
-            request,
-            "reauth.html",
-            title="Confirm your password",
-            principal=principal,
-            next=safe_next(next, AFTER_REAUTH),
-        )
+        return await reauth_page(request, principal, safe_next(next, AFTER_REAUTH))
 
     @router.post("/reauth")
     async def reauth(
         request: Request,
         principal: CurrentPrincipal,
         password: Password = "",
+        code: Code = "",
+        recovery_code: Code = "",
         csrf_token: Csrf = "",
         next: Next = "",
     ) -> Response:
         pages.check_form(request, csrf_token)
         back_to = safe_next(next, AFTER_REAUTH)
+        client = pages.client(request)
         try:
-            await auth.reauthenticate(principal, password, pages.client(request))
-        except InvalidCredentials as error:
-            return render(
-                request,
-                "reauth.html",
-                title="Confirm your password",
-                status=401,
-                principal=principal,
-                error=error.message,
-                next=back_to,
-            )
+            if (await auth.factors.summary(principal.user_id)).any:
+                await auth.step_up(
+                    principal,
+                    code=None if recovery_code else code,
+                    recovery_code=recovery_code or None,
+                    client=client,
+                )
+            else:
+                await auth.reauthenticate(principal, password, client)
+        except (InvalidCredentials, InvalidOneTimeCode) as error:
+            return await reauth_page(request, principal, back_to, status=401, error=error.message)
         except RateLimited as error:
-            return render(
+            return await reauth_page(
                 request,
-                "reauth.html",
-                title="Confirm your password",
+                principal,
+                back_to,
                 status=429,
-                principal=principal,
                 error=too_many_attempts(error),
-                next=back_to,
                 headers={"Retry-After": str(error.retry_after)},
             )
         return see_other(back_to)
