@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from sessionjwt import SessionJWT
 from sessionjwt.principal import Principal
 from tests.conftest import PASSWORD
+from tests.factors.conftest import authenticator  # noqa: F401 - the TOTP app, for page tests
 
 ORIGIN = "https://testserver"
 ACCESS = "__Host-sjwt-access"
