@@ -8,13 +8,15 @@ no web framework; this module sits above the web layer, which sits above the cor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, overload
 
 from sessionjwt.core import AuthCore
 
 if TYPE_CHECKING:
     from fastapi import APIRouter, FastAPI
 
+    from sessionjwt.principal import Principal
     from sessionjwt.web.cookies import CookieTransport
     from sessionjwt.web.dependencies import Dependency
 
@@ -84,3 +86,17 @@ class SessionJWT(AuthCore):
     def require_roles(self, *roles: str) -> Any:
         """FastAPI dependency: the principal, if it has every one of ``roles``; else 403."""
         return self.dependencies.require_roles(*roles)
+
+    @overload
+    def require_mfa(self) -> Any: ...
+
+    @overload
+    def require_mfa(self, principal: Principal) -> Coroutine[Any, Any, None]: ...
+
+    def require_mfa(self, principal: Principal | None = None) -> Any:
+        """``Depends(auth.require_mfa())``: FastAPI dependency, the principal if its session
+        proved a second factor, else 403 ``mfa_required``. With a principal it is the core's
+        check: ``await auth.require_mfa(principal)``."""
+        if principal is None:
+            return self.dependencies.require_mfa()
+        return super().require_mfa(principal)

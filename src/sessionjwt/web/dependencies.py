@@ -43,6 +43,34 @@ class Dependency:
 
         return with_roles
 
+    def require_mfa(self) -> Callable[..., Awaitable[Principal]]:
+        """The principal, if its session proved a second factor; else 403 ``mfa_required``."""
+
+        async def with_mfa(
+            principal: Annotated[Principal, Depends(self.principal)],
+        ) -> Principal:
+            await self._auth.factors.require_mfa(principal)
+            return principal
+
+        return with_mfa
+
+    async def mfa_policy(self, principal: Principal) -> None:
+        """``SESSIONJWT_MFA_REQUIRED_ROLES``: 403 ``mfa_required`` if the principal's roles need
+        a second factor and its session did not prove one (the admin API and pages)."""
+        if self._auth.factors.required_for(principal.roles):
+            await self._auth.factors.require_mfa(principal)
+
+    def require_admin(self) -> Callable[..., Awaitable[Principal]]:
+        """The admin role (403 ``insufficient_role``), then the MFA policy (403
+        ``mfa_required``)."""
+        with_role = self.require_roles(self._auth.settings.admin_role)
+
+        async def admin(principal: Annotated[Principal, Depends(with_role)]) -> Principal:
+            await self.mfa_policy(principal)
+            return principal
+
+        return admin
+
     def client(self, request: Request) -> ClientInfo:
         peer = request.client.host if request.client else None
         ip = client_ip(
