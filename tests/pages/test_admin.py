@@ -44,6 +44,7 @@ async def alice(auth: SessionJWT, open_browser: BrowserFactory) -> Browser:
         ("POST", "/manage/users/{id}/disable"),
         ("POST", "/manage/users/{id}/enable"),
         ("POST", "/manage/users/{id}/sessions/{sid}/revoke"),
+        ("POST", "/manage/users/{id}/mfa-reset"),
     ],
 )
 async def test_without_the_admin_role_every_manage_page_is_a_403_page(

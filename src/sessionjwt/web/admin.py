@@ -1,4 +1,5 @@
-"""The operator's HTTP face for the key ring and the audit trail, for the admin role.
+"""The operator's HTTP face for the key ring, the audit trail and second-factor resets, for
+the admin role (and, under ``SESSIONJWT_MFA_REQUIRED_ROLES``, a second-factor session).
 
 The same operations as ``sessionjwt keys``: useful when no shell reaches the database, and
 for the 2 AM breach — ``POST /admin/keys/rotate {"revoke_all": true}`` retires every key and
@@ -14,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, ConfigDict
 
 from sessionjwt.audit.query import MAX_LIMIT, AuditFilter, AuditPage
+from sessionjwt.errors import UserNotFound
 from sessionjwt.keys.store import KeyInfo, Rotation
 from sessionjwt.principal import Principal
 from sessionjwt.web.binding import web_of
@@ -23,6 +25,14 @@ if TYPE_CHECKING:
     from sessionjwt.core import AuthCore
 
 
+class MfaResetOut(BaseModel):
+    """What the reset removed (never a secret)."""
+
+    totp: bool
+    passkeys: int
+    recovery_codes: int
+
+
 class RotateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     revoke_all: bool = False
@@ -30,14 +40,14 @@ class RotateRequest(BaseModel):
 
 
 def build_admin_router(auth: "AuthCore") -> APIRouter:
-    Admin = Annotated[
-        Principal, Depends(web_of(auth).dependencies.require_roles(auth.settings.admin_role))
-    ]
+    # The admin role, and a second-factor session when SESSIONJWT_MFA_REQUIRED_ROLES says so.
+    Admin = Annotated[Principal, Depends(web_of(auth).dependencies.require_admin())]
     router = APIRouter(
         tags=["admin"],
         responses={
             401: {"model": ErrorOut},
             403: {"model": ErrorOut},
+            404: {"model": ErrorOut},
             409: {"model": ErrorOut},
             422: {"model": ErrorOut},
             503: {"model": ErrorOut},
@@ -73,5 +83,20 @@ def build_admin_router(auth: "AuthCore") -> APIRouter:
             user=user, event=event, since=since, until=until, limit=limit, cursor=cursor
         )
         return await auth.audit_events(query)
+
+    @router.post("/users/{user_id}/mfa-reset")
+    async def reset_factors(user_id: str, principal: Admin) -> MfaResetOut:
+        """Remove every second factor and recovery code of the user, mail them and end every
+        one of their sessions (audited ``mfa_reset``); for a user who lost their device.
+        Needs a fresh proof (403 ``reauthentication_required``); 404 ``user_not_found``."""
+        await auth.require_fresh_auth(principal)
+        if await auth.users.get(user_id) is None:
+            raise UserNotFound()
+        removed = await auth.reset_factors(user_id, actor=f"user:{principal.user_id}")
+        return MfaResetOut(
+            totp=removed.totp,
+            passkeys=removed.passkeys,
+            recovery_codes=removed.recovery_codes_left,
+        )
 
     return router

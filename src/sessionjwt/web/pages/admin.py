@@ -1,8 +1,9 @@
 """Admin pages under /manage: find a user, see and revoke their sessions, disable or enable
-the account, read their audit events.
+the account, reset their second factors, read their audit events.
 
-Only the role ``settings.admin_role`` gets in, and every action needs a fresh password: an
-admin session left open on a shared machine must not be enough to lock people out.
+Only the role ``settings.admin_role`` gets in (with a second-factor session when
+``SESSIONJWT_MFA_REQUIRED_ROLES`` names it), and every action needs a fresh proof: an admin
+session left open on a shared machine must not be enough to lock people out.
 """
 
 # No ``from __future__ import annotations``: FastAPI must evaluate the Annotated aliases.
@@ -13,22 +14,28 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.responses import Response
 
 from sessionjwt.audit.query import AuditFilter
-from sessionjwt.errors import InsufficientRole, UserNotFound
+from sessionjwt.errors import InsufficientRole, MfaRequired, UserNotFound
 from sessionjwt.principal import Principal
 from sessionjwt.sessions.revoke import RevokeReason
 from sessionjwt.web.binding import web_of
-from sessionjwt.web.pages.devices import devices_of
+from sessionjwt.web.pages.devices import devices_of, provider_titles
 from sessionjwt.web.pages.events import event_rows
 from sessionjwt.web.pages.routing import Pages, see_other
 
 MANAGE_PATH = "/manage/users"
 ADMIN_ONLY = "You need the admin role to see this page."
+ADMIN_NEEDS_MFA = (
+    "Admin pages need a session that proved a second factor. Set up two-step sign-in, or "
+    "confirm it, on the Security page, then come back."
+)
 SEARCH_LIMIT = 50
 AUDIT_LIMIT = 50
 DONE_NOTICES = {
     "revoked": "Session revoked.",
     "disabled": "Account disabled. Its sessions have ended.",
     "enabled": "Account enabled.",
+    "mfa_reset": "Two-step sign-in was reset: every second factor and recovery code was "
+    "removed, and the user's sessions have ended.",
 }
 
 Csrf = Annotated[str, Form(max_length=128)]
@@ -39,6 +46,16 @@ class AdminOnly(InsufficientRole):
 
     def __init__(self, principal: Principal) -> None:
         super().__init__(ADMIN_ONLY)
+        self.principal = principal
+
+
+class AdminMfaRequired(MfaRequired):
+    """403 as a page (``SESSIONJWT_MFA_REQUIRED_ROLES``), with the way to the Security page."""
+
+    links = (("/security", "Go to the Security page"),)
+
+    def __init__(self, principal: Principal) -> None:
+        super().__init__(ADMIN_NEEDS_MFA)
         self.principal = principal
 
 
@@ -55,6 +72,10 @@ def add_admin_routes(router: APIRouter, pages: Pages) -> None:
     ) -> Principal:
         if not principal.has_roles(role):
             raise AdminOnly(principal)
+        try:
+            await web_of(auth).dependencies.mfa_policy(principal)
+        except MfaRequired:
+            raise AdminMfaRequired(principal) from None
         return principal
 
     Admin = Annotated[Principal, Depends(admin)]
@@ -77,6 +98,7 @@ def add_admin_routes(router: APIRouter, pages: Pages) -> None:
             raise UserNotFound()
         records = await auth.list_sessions(user.id)
         audit = await auth.audit_events(AuditFilter(user=user.id, limit=AUDIT_LIMIT))
+        factors = await auth.factors.summary(user.id)
         return pages.renderer.page(
             request,
             "manage/user.html",
@@ -85,8 +107,9 @@ def add_admin_routes(router: APIRouter, pages: Pages) -> None:
             notice=DONE_NOTICES.get(done),
             user=user,
             user_path=user_path(user.id),
-            devices=devices_of(records, None),
+            devices=devices_of(records, None, provider_titles(pages)),
             events=event_rows(audit.events),
+            factors=factors,
         )
 
     @router.post(MANAGE_PATH + "/{user_id}/sessions/{session_id}/revoke")
@@ -127,3 +150,17 @@ def add_admin_routes(router: APIRouter, pages: Pages) -> None:
         request: Request, user_id: str, principal: Admin, csrf_token: Csrf = ""
     ) -> Response:
         return await set_disabled(request, user_id, principal, csrf_token, False)
+
+    @router.post(MANAGE_PATH + "/{user_id}/mfa-reset")
+    async def reset_factors(
+        request: Request, user_id: str, principal: Admin, csrf_token: Csrf = ""
+    ) -> Response:
+        pages.check_form(request, csrf_token)
+        back = user_path(user_id)
+        if (detour := await pages.fresh_or_reauth(principal, back)) is not None:
+            return detour
+        if await auth.users.get(user_id) is None:
+            raise UserNotFound()
+        await auth.reset_factors(user_id, actor=principal.user_id)
+        # An admin resetting their own account has just ended this session too.
+        return see_other(back + "?done=mfa_reset")

@@ -10,7 +10,7 @@ every response.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -98,6 +98,7 @@ class Pages:
         elif error.status == 503:
             headers["Retry-After"] = "1"
         principal = getattr(error, "principal", None)  # e.g. a 403 that keeps the nav
+        links = getattr(error, "links", ())  # (href, text): where to go to fix it
         return self.render_error(
             request,
             error.status,
@@ -105,6 +106,7 @@ class Pages:
             message,
             principal=principal if isinstance(principal, Principal) else None,
             headers=headers,
+            links=links,
         )
 
     def render_error(
@@ -116,6 +118,7 @@ class Pages:
         *,
         principal: Principal | None = None,
         headers: dict[str, str] | None = None,
+        links: Sequence[tuple[str, str]] = (),
     ) -> Response:
         return self.renderer.page(
             request,
@@ -125,6 +128,7 @@ class Pages:
             principal=principal,
             error=message,
             headers=headers,
+            links=list(links),
         )
 
 
