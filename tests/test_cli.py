@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from functools import partial
@@ -11,9 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from sessionjwt import SessionJWT, Settings
+from sessionjwt import ManualClock, SessionJWT, Settings
+from sessionjwt.audit.query import AuditFilter
+from sessionjwt.audit.trail import AuditEventType
+from sessionjwt.clock import to_datetime
+from sessionjwt.db.tables import passkeys
 from sessionjwt.errors import AccountDisabled, KeyRetired, SessionRevoked
+from sessionjwt.sessions.issue import TokenPair
 from tests.conftest import PASSWORD
+from tests.factors.conftest import AuthenticatorApp, authenticator  # noqa: F401 - fixture
 
 
 def run_cli(
@@ -174,3 +181,89 @@ async def test_cli_emergency_rotation_asks_first_then_ends_every_session(
         await auth.check(pair.access_token)
     with pytest.raises(SessionRevoked):
         await auth.refresh(pair.refresh_token)
+
+
+async def with_an_app(
+    auth: SessionJWT, app: AuthenticatorApp, clock: ManualClock, email: str
+) -> tuple[TokenPair, str, list[str]]:
+    """An account that set up an authenticator app (otplib's code): its session, the app's
+    secret and its recovery codes."""
+    await auth.register(email, PASSWORD)
+    pair = await auth.login(email, PASSWORD)
+    principal = await auth.check(pair.access_token)
+    enrolment = await auth.factors.begin_totp(principal)
+    codes = await auth.factors.confirm_totp(principal, app.code(enrolment.otpauth_uri, clock.now()))
+    return pair, enrolment.secret, codes
+
+
+async def test_cli_shows_an_account_and_its_factors_never_their_secrets(
+    auth: SessionJWT,
+    settings: Settings,
+    authenticator: AuthenticatorApp,  # noqa: F811
+    clock: ManualClock,
+) -> None:
+    _, secret, codes = await with_an_app(auth, authenticator, clock, "erin@example.com")
+    user = await auth.users.require_by_email("erin@example.com")
+    async with auth.database.write() as connection:  # a passkey row, as registration leaves it
+        await connection.execute(
+            passkeys.insert().values(
+                id="passkey-1",
+                user_id=user.id,
+                credential_id="credential-1",
+                public_key=b"not shown",
+                name="[bold]Work laptop[/bold]",  # the user's words, not Rich markup
+                created_at=to_datetime(clock.now()),
+            )
+        )
+
+    shown = await cli(settings, "users", "show", "erin@example.com")
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    for label, value in (
+        ("email", "erin@example.com"),
+        ("id", user.id),
+        ("roles", "-"),
+        ("verified", "no"),
+        ("disabled", "no"),
+        ("created", "2027-01-15"),
+        ("authenticator app", "yes"),
+        ("passkeys", "1"),
+        ("recovery codes left", "10"),
+    ):
+        assert re.search(rf"^{label} +{re.escape(value)}", out, re.M), (label, out)
+    assert re.search(r"\[bold\]Work laptop\[/bold\] +│ 2027-01-15 \S+ UTC +│ -", out), out
+    for hidden in (secret, *codes, "not shown"):
+        assert hidden not in out
+
+
+async def test_cli_mfa_reset_asks_first_then_removes_every_factor_and_ends_the_sessions(
+    auth: SessionJWT,
+    settings: Settings,
+    authenticator: AuthenticatorApp,  # noqa: F811
+    clock: ManualClock,
+) -> None:
+    pair, _, _ = await with_an_app(auth, authenticator, clock, "frank@example.com")
+    user = await auth.users.require_by_email("frank@example.com")
+
+    declined = await cli(settings, "users", "mfa-reset", "frank@example.com", answer="n\n")
+    assert declined.returncode == 1
+    assert (
+        "Remove the authenticator app, 10 recovery codes of frank@example.com and sign out all "
+        "of its sessions?" in declined.stdout
+    )
+    assert (await auth.factors.summary(user.id)).totp
+    await auth.check(pair.access_token)
+
+    done = await cli(settings, "users", "mfa-reset", "frank@example.com", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "Remove" not in done.stdout  # --yes: no question
+    assert (
+        "removed the authenticator app, 10 recovery codes of frank@example.com; every "
+        "session of it has ended" in " ".join(done.stdout.split())
+    )
+    summary = await auth.factors.summary(user.id)
+    assert (summary.totp, summary.passkeys, summary.recovery_codes_left) == (False, 0, 0)
+    with pytest.raises(SessionRevoked):
+        await auth.check(pair.access_token)
+    audit = await auth.audit_events(AuditFilter(user=user.id, event=AuditEventType.MFA_RESET))
+    assert [event.actor for event in audit.events] == ["cli"]
