@@ -280,6 +280,27 @@ async def test_guessing_codes_on_the_confirm_page_is_slowed_down(
     assert statuses[:3] == [401, 401, 401] and statuses[-1] == 429, statuses
 
 
+async def test_guessing_codes_at_sign_in_is_slowed_down_with_a_retry_after(
+    auth: SessionJWT,
+    open_browser: BrowserFactory,
+    authenticator: AuthenticatorApp,
+    clock: ManualClock,
+) -> None:
+    chrome = await signed_in(auth, open_browser)
+    await enrol(chrome, authenticator, clock)
+    firefox = await open_browser(FIREFOX_WINDOWS)
+    step = (await firefox.sign_in(EMAIL)).headers["location"]
+    statuses = []
+    for _ in range(5):
+        answer = await firefox.submit(step, {"code": "000000"})
+        statuses.append(answer.status_code)
+        if answer.status_code == 429:
+            assert int(answer.headers["retry-after"]) >= 1
+            assert alert(answer).startswith("Too many attempts. Try again in ")
+            break
+    assert statuses[-1] == 429 and firefox.access_token is None, statuses
+
+
 async def test_removing_the_app_needs_a_fresh_code_and_turns_two_step_sign_in_off(
     auth: SessionJWT,
     open_browser: BrowserFactory,

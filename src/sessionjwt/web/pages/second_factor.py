@@ -50,7 +50,12 @@ def add_second_factor_routes(router: APIRouter, pages: Pages) -> None:
         return response
 
     async def show(
-        request: Request, mfa_token: str, next: str, status: int = 200, error: str | None = None
+        request: Request,
+        mfa_token: str,
+        next: str,
+        status: int = 200,
+        error: str | None = None,
+        retry_after: int | None = None,
     ) -> Response:
         _, user = await auth.factors.pending_user(mfa_token)
         summary = await auth.factors.summary(user.id)
@@ -67,7 +72,10 @@ def add_second_factor_routes(router: APIRouter, pages: Pages) -> None:
             enrolment=enrolment,
             action=step_path,
             next=next,
-            headers={"Cache-Control": "no-store"},
+            headers={
+                "Cache-Control": "no-store",
+                **({"Retry-After": str(retry_after)} if retry_after is not None else {}),
+            },
         )
 
     @router.get(step_path)
@@ -111,7 +119,9 @@ def add_second_factor_routes(router: APIRouter, pages: Pages) -> None:
             except (InvalidMfaToken, AccountDisabled):
                 return start_over(request, back)  # that was the last attempt
         except RateLimited as error:
-            return await show(request, mfa_token, back, 429, too_many_attempts(error))
+            return await show(
+                request, mfa_token, back, 429, too_many_attempts(error), error.retry_after
+            )
         except (InvalidMfaToken, AccountDisabled):
             return start_over(request, back)
         return signed_in(request, done, back)
