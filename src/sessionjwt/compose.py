@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 from typing import TYPE_CHECKING
 
 from sessionjwt.accounts.authenticator import Authenticator
@@ -53,6 +54,7 @@ from sessionjwt.tokens.access import AccessTokenCodec, AccessTokenPolicy
 from sessionjwt.tokens.refresh_token import SuccessorChain
 
 if TYPE_CHECKING:
+    from sessionjwt.accounts.factors.passkey_service import Passkeys
     from sessionjwt.accounts.providers.service import ProviderSignIn
 
 
@@ -226,6 +228,31 @@ class Components:
         )
         self.audit_reader = AuditReader(self.audit, self.users)
         self.providers = self._build_providers()
+        self.passkeys = self._build_passkeys()
+
+    def _build_passkeys(self) -> Passkeys | None:
+        """Passkeys (WebAuthn), if py_webauthn is installed (the mfa extra); else None and
+        the passkey routes and buttons are left out."""
+        if importlib.util.find_spec("webauthn") is None:
+            return None
+        from sessionjwt.accounts.factors.passkey_service import Passkeys
+        from sessionjwt.accounts.factors.passkey_store import PasskeyStore
+
+        return Passkeys(
+            settings=self.settings,
+            clock=self.clock,
+            database=self.database,
+            store=PasskeyStore(self.database),
+            challenges=self.factors.challenges,
+            factors=self.factors,
+            users=self.users,
+            issuer=self.issuer,
+            audit=self.audit,
+            throttle=self.throttle,
+            login_throttle=self.login_throttle,
+            outbox=self.outbox,
+            ready=self.start,
+        )
 
     def _build_providers(self) -> ProviderSignIn | None:
         """Sign-in with identity providers, if any are configured (the providers extra)."""

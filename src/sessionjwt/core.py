@@ -57,6 +57,7 @@ class AuthCore:
         self.audit_reader = parts.audit_reader
         self.providers = parts.providers  # None unless SESSIONJWT_PROVIDERS names some
         self.factors = parts.factors
+        self.passkeys = parts.passkeys  # None without the mfa extra (py_webauthn)
         # The collaborators an operator, a test or a web face reaches for.
         self.database = parts.database
         self.users = parts.users

@@ -16,6 +16,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -375,6 +376,30 @@ class Settings(BaseSettings):
         description="The name authenticator apps show beside the account; unset: the host of "
         "`issuer`.",
     )
+    # Passkeys (WebAuthn; docs/mfa.md, "Passkeys").
+    webauthn_rp_id: str | None = Field(
+        default=None,
+        description="The WebAuthn relying-party id passkeys are bound to: a domain that is "
+        "the host of every origin in `webauthn_origins` or a parent of it (`example.com` "
+        "serves `auth.example.com`). Unset: the host of `issuer`. An IP address cannot be "
+        "one: address the service by name (`localhost` in development). Changing it orphans "
+        "every registered passkey.",
+    )
+    webauthn_rp_name: str | None = Field(
+        default=None,
+        description="The name browsers show when creating a passkey; unset: `totp_issuer`, "
+        "else `sessionjwt`.",
+    )
+    webauthn_origins: CommaList = Field(
+        default_factory=list,
+        description="Origins whose WebAuthn responses are accepted (the page's origin as the "
+        "browser signs it, e.g. `https://auth.example.com`), comma-separated; unset: the "
+        "origin of `issuer`.",
+    )
+    webauthn_challenge_ttl: Duration = Field(
+        default=timedelta(minutes=5),
+        description="How long a passkey ceremony (its challenge) may take; each is used once.",
+    )
     smtp_host: str | None = Field(default=None, description="SMTP server for outgoing mail.")
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_security: Literal["starttls", "tls", "none"] = Field(
@@ -452,6 +477,21 @@ class Settings(BaseSettings):
                 raise ValueError("trusted_origins holds origins like https://app.example.com")
         return [origin.lower() for origin in value]
 
+    @field_validator("webauthn_origins")
+    @classmethod
+    def _webauthn_origins_are_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not re.fullmatch(r"https?://[^/?#\s]+", origin):
+                raise ValueError("webauthn_origins holds origins like https://auth.example.com")
+        return [origin.lower() for origin in value]
+
+    @field_validator("webauthn_rp_id")
+    @classmethod
+    def _rp_id_is_a_host(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9.-]+", value):
+            raise ValueError("webauthn_rp_id is a domain such as example.com (no scheme or port)")
+        return value.lower() if value is not None else None
+
     @field_validator("master_key_previous")
     @classmethod
     def _names_not_keys(cls, value: list[str]) -> list[str]:
@@ -508,6 +548,17 @@ class Settings(BaseSettings):
             template = getattr(self, name)
             if template is not None and "{token}" not in template:
                 raise ValueError(f"{name} must contain {{token}}")
+        rp_id = self.resolved_webauthn_rp_id
+        explicit = (
+            self.webauthn_origins if self.webauthn_rp_id is None else self.resolved_webauthn_origins
+        )
+        for origin in explicit:  # the defaults (both from ``issuer``) always agree
+            host = (urlsplit(origin).hostname or "").lower()
+            if host != rp_id and not host.endswith("." + rp_id):
+                raise ValueError(
+                    f"webauthn_rp_id {rp_id!r} must be the host of every webauthn origin or a "
+                    f"parent domain of it, and {origin!r} is not under it"
+                )
         if self.master_key_source == "vault" and not self.master_key_vault_path:
             raise ValueError("master_key_source=vault needs master_key_vault_path")
         if self.master_key_source.startswith("aws-") and not self.master_key_aws_name:
@@ -552,6 +603,23 @@ class Settings(BaseSettings):
         if self.pages_enabled:
             return f"{self.issuer.rstrip('/')}/security/email/confirm?token={{token}}"
         return None
+
+    @property
+    def resolved_webauthn_rp_id(self) -> str:
+        """The relying-party id: the configured one, else the host of ``issuer``."""
+        return self.webauthn_rp_id or (urlsplit(self.issuer).hostname or "localhost").lower()
+
+    @property
+    def resolved_webauthn_rp_name(self) -> str:
+        return self.webauthn_rp_name or self.totp_issuer or "sessionjwt"
+
+    @property
+    def resolved_webauthn_origins(self) -> list[str]:
+        """The origins a WebAuthn response may name: the configured ones, else ``issuer``'s."""
+        if self.webauthn_origins:
+            return list(self.webauthn_origins)
+        parts = urlsplit(self.issuer)
+        return [f"{parts.scheme}://{parts.netloc}".lower()]
 
     @property
     def resolved_master_key_file(self) -> Path:
