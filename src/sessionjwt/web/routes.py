@@ -32,6 +32,7 @@ from sessionjwt.web.csrf import check_same_origin
 from sessionjwt.web.errors import install_http_error_handlers
 from sessionjwt.web.factors import build_factors_router
 from sessionjwt.web.guard import GuardMiddleware, PublicRoutes, public
+from sessionjwt.web.passkeys import build_passkeys_router
 from sessionjwt.web.providers import build_providers_router
 from sessionjwt.web.refusals import error_response
 from sessionjwt.web.schemas import (
@@ -98,6 +99,7 @@ def build_router(auth: "AuthCore", *, registration: bool = True) -> APIRouter:
         return TokenPairOut.of(result)
 
     router.include_router(build_factors_router(auth))
+    router.include_router(build_passkeys_router(auth))
 
     @router.post(
         "/refresh",
