@@ -25,6 +25,7 @@ from sessionjwt.accounts.service import Accounts
 from sessionjwt.accounts.throttle import build_throttles
 from sessionjwt.accounts.users import UserStore
 from sessionjwt.accounts.verification import EmailTokens, EmailVerification
+from sessionjwt.apikeys.service import ApiKeys
 from sessionjwt.audit.trail import AuditLog
 from sessionjwt.check.request import RequestChecker
 from sessionjwt.clock import Clock
@@ -227,6 +228,15 @@ class Components:
             ready=self.start,
         )
         self.audit_reader = AuditReader(self.audit, self.users)
+        self.api_keys = ApiKeys(
+            settings=self.settings,
+            clock=self.clock,
+            store=self.session_store,
+            revoker=self.revoker,
+            audit=self.audit,
+            ready=self.start,
+        )
+        self.checker.on_key_refused = self.api_keys.refused
         self.providers = self._build_providers()
         self.passkeys = self._build_passkeys()
 

@@ -15,6 +15,7 @@ from typing import Any, Self
 from sessionjwt.accounts.factors.service import CompletedSignIn, PendingSignIn
 from sessionjwt.accounts.factors.store import FactorSummary
 from sessionjwt.accounts.users import UserRecord
+from sessionjwt.apikeys.service import NewApiKey
 from sessionjwt.audit.query import AuditFilter, AuditPage
 from sessionjwt.client import ClientInfo
 from sessionjwt.clock import Clock, SystemClock
@@ -58,6 +59,7 @@ class AuthCore:
         self.providers = parts.providers  # None unless SESSIONJWT_PROVIDERS names some
         self.factors = parts.factors
         self.passkeys = parts.passkeys  # None without the mfa extra (py_webauthn)
+        self.api_keys = parts.api_keys  # personal API keys (docs/api-keys.md)
         # The collaborators an operator, a test or a web face reaches for.
         self.database = parts.database
         self.users = parts.users
@@ -268,6 +270,37 @@ class AuthCore:
 
     async def list_sessions(self, user_id: str) -> list[SessionRecord]:
         return await self.sessions.list_live(user_id)
+
+    # -- personal API keys (docs/api-keys.md) ----------------------------------------------
+
+    async def create_api_key(
+        self,
+        principal: Principal,
+        *,
+        name: str,
+        scopes: Sequence[str] = (),
+        expires_in: int | None = None,
+        client: ClientInfo | None = None,
+    ) -> NewApiKey:
+        """A key for the principal's user (a session, freshly authenticated: the caller checks
+        :meth:`require_fresh_auth`); ``.key`` is shown once."""
+        return await self.api_keys.create(
+            principal, name=name, scopes=scopes, expires_in=expires_in, client=client
+        )
+
+    async def list_api_keys(self, user_id: str) -> list[SessionRecord]:
+        return await self.api_keys.list(user_id)
+
+    async def delete_api_key(
+        self,
+        key_id: str,
+        *,
+        user_id: str | None = None,
+        actor: str | None = None,
+        client: ClientInfo | None = None,
+    ) -> bool:
+        """Revoke a key (only ``user_id``'s, if given: else 404): the next check refuses it."""
+        return await self.api_keys.delete(key_id, user_id=user_id, actor=actor, client=client)
 
     # -- the request check -----------------------------------------------------------------
 

@@ -86,6 +86,30 @@ class InsufficientRole(SessionJWTError):
     default_message = "The account lacks a role this operation requires."
 
 
+class InsufficientScope(SessionJWTError):
+    """403 (RFC 6750 §3.1): the credential (an API key, or a session a client asked scopes
+    for) lacks a scope this operation requires; ``scopes`` are the ones it needs."""
+
+    status = 403
+    code = "insufficient_scope"
+    default_message = "The credential lacks a scope this operation requires."
+
+    def __init__(self, message: str | None = None, *, scopes: tuple[str, ...] = ()) -> None:
+        self.scopes = scopes
+        if message is None and scopes:
+            message = f"The credential lacks the scope {' '.join(scopes)!r}."
+        super().__init__(message)
+
+
+class SessionRequired(SessionJWTError):
+    """403: an operation only a signed-in person may do (creating an API key), presented
+    with an API key."""
+
+    status = 403
+    code = "session_required"
+    default_message = "This operation needs a signed-in session, not an API key."
+
+
 class CsrfRefused(SessionJWTError):
     """403: a cookie-authenticated unsafe request that did not come from our own pages."""
 
@@ -220,6 +244,17 @@ class InvalidClientName(SessionJWTError):
     status = 422
     code = "invalid_client_name"
     default_message = "A client name is 1 to 200 characters."
+
+
+class ApiKeyNotFound(SessionNotFound):
+    code = "api_key_not_found"
+    default_message = "No such API key for this account."
+
+
+class InvalidApiKeyRequest(SessionJWTError):
+    status = 422
+    code = "invalid_api_key_request"
+    default_message = "An API key needs a name (1 to 64 characters), valid scopes and a lifetime."
 
 
 class InvalidAuditQuery(SessionJWTError):

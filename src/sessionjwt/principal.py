@@ -18,6 +18,21 @@ class Principal:
     # RFC 8176 methods the session proved at sign-in or since (``pwd``, ``otp``, ``hwk``,
     # ``fed``, ``mfa``...); empty where unknown (a token introspected elsewhere).
     amr: tuple[str, ...] = ()
+    # Which credential the request presented: "session" (a sign-in's access token or cookie)
+    # or "api_key" (a personal API key, docs/api-keys.md).
+    credential: str = "session"
+    # The credential's scopes (RFC 6749 §3.3). A session without scopes is full-access; an
+    # API key (or a session a client asked scopes for) may do only what its scopes say.
+    scopes: tuple[str, ...] = ()
+
+    @property
+    def restricted(self) -> bool:
+        """Whether the credential is limited to its :attr:`scopes` (an API key always is)."""
+        return self.credential != "session" or bool(self.scopes)
+
+    def has_scopes(self, *required: str) -> bool:
+        """Every one of ``required`` is granted (always, for a full-access session)."""
+        return not self.restricted or all(scope in self.scopes for scope in required)
 
     @property
     def mfa(self) -> bool:

@@ -229,6 +229,13 @@ class Settings(BaseSettings):
         default=timedelta(seconds=30),
         description="Last-seen is written to the database at most this often per session.",
     )
+    api_key_max_lifetime: Duration = Field(
+        default=timedelta(days=365),
+        ge=timedelta(minutes=1),
+        le=timedelta(days=3650),
+        description="The longest expires_in a personal API key may ask for, and the lifetime "
+        "of one that asks for none.",
+    )
 
     prune_interval: Duration = Field(
         default=timedelta(minutes=5),

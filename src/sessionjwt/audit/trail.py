@@ -60,6 +60,9 @@ class AuditEventType(StrEnum):
     MFA_RESET = "mfa_reset"  # an administrator removed every factor of the user
     STEPPED_UP = "stepped_up"  # a live session proved a second factor again
     PASSKEY_COUNTER_REGRESSED = "passkey_counter_regressed"  # a cloned authenticator?
+    API_KEY_CREATED = "api_key_created"
+    API_KEY_DELETED = "api_key_deleted"
+    API_KEY_REFUSED = "api_key_refused"  # an ended key presented again (once a minute per key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,6 +105,15 @@ sessions = Table(
     Column("idp_sid", String(255), nullable=True),
     # When the session last proved a second factor (sign-in or step-up); NULL: never.
     Column("mfa_at", UTCDateTime, nullable=True),
+    # ``session`` (a sign-in) or ``api_key`` (a personal API key: docs/api-keys.md). A key is
+    # a session so that it is checked, revoked and announced exactly like one; it has a name,
+    # its scopes (space-separated, RFC 6749 §3.3), the prefix its owner sees in listings and
+    # the SHA-256 of its secret. Never refreshable: its refresh_hash matches no token.
+    Column("kind", String(16), nullable=False, server_default="session"),
+    Column("name", String(64), nullable=True),
+    Column("scopes", String(1024), nullable=True),
+    Column("key_prefix", String(16), nullable=True),
+    Column("key_hash", String(64), nullable=True),
     Index("ix_sessions_user_id", "user_id"),
     Index("ix_sessions_identity_id", "identity_id"),
     Index("ix_sessions_expires_at", "expires_at"),

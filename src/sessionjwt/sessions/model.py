@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 from sessionjwt.errors import AccountDisabled, SessionExpired, SessionJWTError, SessionRevoked
 
+SESSION_KIND = "session"  # a sign-in: password, provider, passkey
+API_KEY_KIND = "api_key"  # a personal API key (docs/api-keys.md)
+
 
 @dataclass(slots=True)
 class SessionRecord:
@@ -33,6 +36,15 @@ class SessionRecord:
     identity_id: str | None = None  # the linked identity it signed in with
     idp_sid: str | None = None  # the provider's session id, for its back-channel logout
     mfa_at: float | None = None  # when it last proved a second factor (sign-in or step-up)
+    kind: str = "session"  # SESSION_KIND or API_KEY_KIND
+    name: str | None = None  # an API key's name, chosen by its owner
+    scopes: str | None = None  # space-separated (RFC 6749 §3.3); None: no restriction
+    key_prefix: str | None = None  # an API key's first characters, for listings
+    key_hash: str | None = None  # SHA-256 of an API key's secret
+
+    @property
+    def scope_values(self) -> tuple[str, ...]:
+        return tuple(self.scopes.split()) if self.scopes else ()
 
     @property
     def methods(self) -> tuple[str, ...]:

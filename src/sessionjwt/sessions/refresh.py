@@ -21,7 +21,7 @@ from sessionjwt.clock import Clock
 from sessionjwt.errors import InvalidToken, RefreshTokenReused
 from sessionjwt.sessions.issue import SessionIssuer, TokenPair
 from sessionjwt.sessions.liveness.cache import LivenessCache
-from sessionjwt.sessions.model import SessionRecord, UserState, liveness_error
+from sessionjwt.sessions.model import SESSION_KIND, SessionRecord, UserState, liveness_error
 from sessionjwt.sessions.revoke import Revoker, RevokeReason
 from sessionjwt.sessions.store import SessionStore
 from sessionjwt.tokens.refresh_token import SuccessorChain, hash_secret, parse_refresh_token
@@ -103,6 +103,8 @@ class Refresher:
         if loaded is None:
             raise InvalidToken("The refresh token is not valid.")
         session, user = loaded
+        if session.kind != SESSION_KIND:  # an API key is never refreshed (its hash is unusable)
+            raise InvalidToken("The refresh token is not valid.")
         cached = self._cache.sessions.get(session_id)
         if cached is not None:  # this process may have seen activity not yet flushed
             session.last_seen_at = max(session.last_seen_at, cached.session.last_seen_at)

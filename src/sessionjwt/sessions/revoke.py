@@ -27,6 +27,7 @@ class RevokeReason(StrEnum):
     REFRESH_REUSE = "refresh_reuse"
     OAUTH_REVOKE = "oauth_revoke"  # RFC 7009 POST /oauth/revoke, by the token's holder
     PROVIDER_LOGOUT = "provider_logout"  # the identity provider's back-channel logout
+    API_KEY_DELETED = "api_key_deleted"  # its owner (or an administrator) deleted an API key
 
 
 class Revoker:
@@ -79,6 +80,8 @@ class Revoker:
             if reason is RevokeReason.LOGOUT
             else AuditEventType.REFRESH_REUSE_DETECTED
             if reason is RevokeReason.REFRESH_REUSE
+            else AuditEventType.API_KEY_DELETED
+            if reason is RevokeReason.API_KEY_DELETED
             else AuditEventType.SESSION_REVOKED
         )
         event = AuditEvent(

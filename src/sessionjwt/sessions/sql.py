@@ -12,7 +12,7 @@ from sessionjwt.audit.trail import AuditEvent, write_events
 from sessionjwt.clock import to_datetime, to_seconds
 from sessionjwt.db.engine import Database
 from sessionjwt.db.tables import deployment_state, sessions, users
-from sessionjwt.sessions.model import SessionRecord, UserState
+from sessionjwt.sessions.model import SESSION_KIND, SessionRecord, UserState
 
 
 def _optional_seconds(value: Any) -> float | None:
@@ -42,6 +42,11 @@ def session_from_row(row: Any) -> SessionRecord:
         identity_id=row.identity_id,
         idp_sid=row.idp_sid,
         mfa_at=_optional_seconds(row.mfa_at),
+        kind=row.kind,
+        name=row.name,
+        scopes=row.scopes,
+        key_prefix=row.key_prefix,
+        key_hash=row.key_hash,
     )
 
 
@@ -102,6 +107,11 @@ class SqlSessionStore:
                     identity_id=session.identity_id,
                     idp_sid=session.idp_sid,
                     mfa_at=None if session.mfa_at is None else to_datetime(session.mfa_at),
+                    kind=session.kind,
+                    name=session.name,
+                    scopes=session.scopes,
+                    key_prefix=session.key_prefix,
+                    key_hash=session.key_hash,
                 )
             )
             await write_events(connection, events)
@@ -256,7 +266,9 @@ class SqlSessionStore:
             await write_events(connection, events)
         return generation
 
-    async def list_live(self, user_id: str, now: float) -> list[SessionRecord]:
+    async def list_live(
+        self, user_id: str, now: float, kind: str = SESSION_KIND
+    ) -> list[SessionRecord]:
         moment = to_datetime(now)
         statement = (
             select(sessions)
@@ -265,6 +277,7 @@ class SqlSessionStore:
             .where(
                 sessions.c.deployment_generation == _DEPLOYMENT_GENERATION,
                 sessions.c.user_id == user_id,
+                sessions.c.kind == kind,
                 sessions.c.revoked_at.is_(None),
                 sessions.c.expires_at > moment,
                 users.c.disabled_at.is_(None),

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from sessionjwt.audit.trail import AuditEvent
-from sessionjwt.sessions.model import SessionRecord, UserState
+from sessionjwt.sessions.model import SESSION_KIND, SessionRecord, UserState
 
 
 class SessionStore(Protocol):
@@ -76,7 +76,11 @@ class SessionStore(Protocol):
         ``amr`` becomes ``amr`` and it counts as freshly authenticated; False if it ended."""
         ...
 
-    async def list_live(self, user_id: str, now: float) -> list[SessionRecord]: ...
+    async def list_live(
+        self, user_id: str, now: float, kind: str = SESSION_KIND
+    ) -> list[SessionRecord]:
+        """The user's live sessions of ``kind`` (sign-ins by default; ``api_key``: keys)."""
+        ...
 
     async def prune_ended(self, ended_before: float, batch_size: int) -> int:
         """Delete up to ``batch_size`` sessions that expired or were revoked before

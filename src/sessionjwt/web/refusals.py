@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 from sessionjwt.errors import (
     AuthenticationError,
     InsufficientRole,
+    InsufficientScope,
     MissingToken,
     RateLimited,
     SessionJWTError,
@@ -29,6 +30,13 @@ def error_response(error: SessionJWTError) -> Response:
         description = _UNSAFE_IN_QUOTED.sub("", error.message)
         headers["WWW-Authenticate"] = (
             f'Bearer error="invalid_token", error_description="{description}"'
+        )
+    elif isinstance(error, InsufficientScope):
+        scope = _UNSAFE_IN_QUOTED.sub("", " ".join(error.scopes))
+        headers["WWW-Authenticate"] = (
+            f'Bearer error="insufficient_scope", scope="{scope}"'
+            if scope
+            else 'Bearer error="insufficient_scope"'
         )
     elif isinstance(error, InsufficientRole):
         headers["WWW-Authenticate"] = 'Bearer error="insufficient_scope"'

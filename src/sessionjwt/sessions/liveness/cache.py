@@ -23,6 +23,21 @@ class LiveEntry:
     principal: Principal
 
 
+def principal_of(session: SessionRecord, user: UserState) -> Principal:
+    """Who a live session (or API key) speaks for: the user row's roles, the session's
+    credential kind and scopes."""
+    return Principal(
+        user.id,
+        user.email,
+        user.roles,
+        session.id,
+        user.email_verified,
+        session.methods,
+        session.kind,
+        session.scope_values,
+    )
+
+
 class LivenessCache:
     def __init__(self, max_entries: int = 200_000) -> None:
         self.max_entries = max_entries
@@ -48,13 +63,7 @@ class LivenessCache:
             shared.email_verified = user.email_verified
         if len(self.sessions) >= self.max_entries:
             del self.sessions[next(iter(self.sessions))]
-        entry = LiveEntry(
-            session,
-            shared,
-            Principal(
-                user.id, user.email, user.roles, session.id, user.email_verified, session.methods
-            ),
-        )
+        entry = LiveEntry(session, shared, principal_of(session, user))
         self.sessions[session.id] = entry
         return entry
 

@@ -1,0 +1,1 @@
+"""Personal API keys: sessions of kind ``api_key`` (docs/api-keys.md)."""
