@@ -48,7 +48,7 @@ ACCESS_COOKIE = "__Host-sjwt-access"
 PUBLIC_FORMS = frozenset({"/signout"})  # @public: they check their own CSRF (contract)
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
 

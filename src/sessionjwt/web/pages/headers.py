@@ -11,7 +11,8 @@ from starlette.datastructures import MutableHeaders
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    # connect-src: passkeys.js sends the WebAuthn ceremony to this origin (fetch), no other.
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
 SECURITY_HEADERS: dict[str, str] = {
