@@ -21,6 +21,7 @@ from sessionjwt.web.pages.admin import add_admin_routes
 from sessionjwt.web.pages.connected import add_connected_routes
 from sessionjwt.web.pages.devices import add_device_routes
 from sessionjwt.web.pages.headers import apply_security_headers
+from sessionjwt.web.pages.passkeys import add_passkey_routes, build_passkey_script_router
 from sessionjwt.web.pages.routing import Pages, page_route_class
 from sessionjwt.web.pages.second_factor import add_second_factor_routes
 from sessionjwt.web.pages.security import add_security_routes
@@ -46,6 +47,8 @@ def build_pages_router(auth: AuthCore) -> APIRouter:
     add_device_routes(router, pages)
     add_security_routes(router, pages)
     add_two_step_routes(router, pages)
+    add_passkey_routes(router, pages)
+    router.include_router(build_passkey_script_router(pages))  # JSON for passkeys.js
     add_connected_routes(router, pages)
     add_verification_page_routes(router, pages)
     add_admin_routes(router, pages)

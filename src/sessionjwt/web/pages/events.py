@@ -28,6 +28,7 @@ _LABELS: dict[str, str] = {
     AuditEventType.PASSWORD_RESET_REQUESTED: "Password reset requested",
     AuditEventType.PASSWORD_RESET: "Password reset",
     AuditEventType.REAUTHENTICATED: "Password confirmed",
+    AuditEventType.PASSKEY_COUNTER_REGRESSED: "Passkey refused: it may have been copied",
 }
 
 

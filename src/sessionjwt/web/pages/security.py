@@ -24,6 +24,7 @@ from sessionjwt.errors import (
 from sessionjwt.principal import Principal
 from sessionjwt.web.binding import web_of
 from sessionjwt.web.pages.events import event_rows
+from sessionjwt.web.pages.passkeys import passkey_notice, passkey_rows
 from sessionjwt.web.pages.routing import Pages, see_other, too_many_attempts
 from sessionjwt.web.pages.two_step import two_step_notice
 
@@ -74,6 +75,7 @@ def add_security_routes(router: APIRouter, pages: Pages) -> None:
             events=event_rows(page.events),
             identities=identities,
             factors=factors,
+            passkeys=await passkey_rows(pages, principal),  # the passkeys card
         )
 
     @router.get(SECURITY_PATH)
@@ -86,6 +88,7 @@ def add_security_routes(router: APIRouter, pages: Pages) -> None:
         disconnected: str = "",
         last_method: str = "",
         two_step: str = "",
+        passkey: str = "",
     ) -> Response:
         if last_method:
             return await security_page(
@@ -100,7 +103,7 @@ def add_security_routes(router: APIRouter, pages: Pages) -> None:
             if email_sent
             else EMAIL_CHANGED
             if email_changed
-            else two_step_notice(two_step)
+            else two_step_notice(two_step) or passkey_notice(passkey)
         )
         return await security_page(request, principal, notice=notice)
 
