@@ -14,7 +14,9 @@ import httpx
 from sqlalchemy import select
 
 from sessionjwt import ManualClock, SessionJWT
+from sessionjwt.client import ClientInfo
 from sessionjwt.db.tables import audit_events, recovery_codes
+from sessionjwt.sessions.issue import Federation
 from tests.conftest import PASSWORD, bearer, register_and_login
 from tests.factors.passkey_steps import (
     RP_ID,
@@ -98,6 +100,34 @@ async def test_the_password_then_the_passkey_completes_a_pending_sign_in(
         "/auth/passkeys/authentication/options", json={"mfa_token": pending["mfa_token"]}
     )
     assert refusal(more) == (401, "invalid_mfa_token")
+
+
+async def test_a_provider_sign_in_takes_the_passkey_step_and_keeps_its_provider_session(
+    client: httpx.AsyncClient, auth: SessionJWT
+) -> None:
+    """The provider vouches for the first factor only; the session the passkey completes is
+    the provider session's (so the provider's back-channel logout still ends it)."""
+    tokens = await register_and_login(client, EMAIL)
+    key = device()
+    await add_passkey(client, tokens["access_token"], key)
+    user = await auth.users.find_by_email(EMAIL)
+    assert user is not None
+    federation = Federation(idp="corp", identity_id="identity-1", idp_sid="op-session-1")
+    pending = await auth.factors.after_first_factor(
+        user, ("fed",), ClientInfo(), federation=federation
+    )
+    assert pending is not None and "webauthn" in pending.methods
+    done = await second_step(client, pending.mfa_token, key)
+    assert done.status_code == 200, done.text
+    assert amr(done.json()["access_token"]) == ["fed", "hwk", "mfa"]
+    loaded = await auth.session_store.load(done.json()["session_id"])
+    assert loaded is not None
+    record = loaded[0]
+    assert (record.idp, record.identity_id, record.idp_sid) == (
+        "corp",
+        "identity-1",
+        "op-session-1",
+    )
 
 
 async def test_a_synced_passkey_says_swk_and_an_unverified_user_cannot_sign_in_without_a_password(
