@@ -1,4 +1,4 @@
-"""No token, password, client secret or key material in any log line or audit row.
+"""No token, password, client secret, API key or key material in any log line or audit row.
 
 A realistic life of the service runs over HTTP with every logger at DEBUG; every secret it
 handled goes into a :class:`~tests.leaks.SecretBag`; then every log line, every audit row
@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from sessionjwt import SessionJWT, Settings
 from sessionjwt.db.tables import audit_events
+from sessionjwt.tokens.api_key import hash_key_secret
 from tests.conftest import PASSWORD, bearer, register_and_login
 from tests.leaks import SecretBag, every_log_line
 from tests.oauth import basic
@@ -47,8 +48,42 @@ def remember_keys(bag: SecretBag, auth: SessionJWT) -> None:
     bag.add_bytes("refresh chain key", auth.components.chain._key)
 
 
+async def personal_api_key_life(
+    client: httpx.AsyncClient, bag: SecretBag, stored: SecretBag
+) -> None:
+    """A key made, used, mistyped, listed, deleted and presented again (audited as refused)."""
+    dave = await register_and_login(client, "dave@example.com")
+    remember_tokens(bag, dave, "dave")
+    made = await client.post(
+        "/auth/api-keys",
+        json={"name": "deploy bot", "scopes": ["deploy"]},
+        headers=bearer(dave["access_token"]),
+    )
+    assert made.status_code == 201, made.text
+    key = made.json()["key"]
+    bag.add("API key", key)
+    bag.add("API key secret", key[36:68])
+    # The hash is what the database holds (like a refresh or password hash): the SQLite
+    # driver's own DEBUG dump of the INSERT's parameters shows it, every other sink must not.
+    stored.add("API key hash", hash_key_secret(key[36:68]))
+    assert (await client.get("/auth/me", headers=bearer(key))).is_success
+    typo = key[:40] + ("x" if key[40] != "x" else "y") + key[41:]
+    assert (await client.get("/auth/me", headers=bearer(typo))).status_code == 401
+    listed = await client.get("/auth/api-keys", headers=bearer(dave["access_token"]))
+    assert listed.is_success
+    deleted = await client.delete(
+        f"/auth/api-keys/{made.json()['id']}", headers=bearer(dave["access_token"])
+    )
+    assert deleted.status_code == 204
+    assert (await client.get("/auth/me", headers=bearer(key))).status_code == 401
+
+
 async def run_the_life(
-    client: httpx.AsyncClient, auth: SessionJWT, settings: Settings, bag: SecretBag
+    client: httpx.AsyncClient,
+    auth: SessionJWT,
+    settings: Settings,
+    bag: SecretBag,
+    stored: SecretBag,
 ) -> str:
     """Everything a deployment sees in a day, and a bad one; the CLI's audit output."""
     bag.add("password", PASSWORD)
@@ -102,6 +137,8 @@ async def run_the_life(
     revoked = await client.post("/oauth/revoke", data={"token": carol["refresh_token"]})
     assert revoked.status_code == 200
 
+    await personal_api_key_life(client, bag, stored)
+
     rotate = await client.post("/admin/keys/rotate", json={"force": True}, headers=admin)
     assert rotate.is_success, rotate.text
     remember_keys(bag, auth)
@@ -124,9 +161,9 @@ async def run_the_life(
 async def test_no_secret_reaches_a_log_line_or_an_audit_row(
     client: httpx.AsyncClient, auth: SessionJWT, settings: Settings
 ) -> None:
-    bag = SecretBag()
+    bag, stored = SecretBag(), SecretBag()
     with every_log_line() as lines:
-        audit_output = await run_the_life(client, auth, settings, bag)
+        audit_output = await run_the_life(client, auth, settings, bag, stored)
     async with auth.database.read() as connection:
         rows = [dict(row._mapping) for row in await connection.execute(select(audit_events))]
 
@@ -142,6 +179,9 @@ async def test_no_secret_reaches_a_log_line_or_an_audit_row(
         "client_created",
         "key_rotated",
         "emergency_key_rotation",
+        "api_key_created",
+        "api_key_deleted",
+        "api_key_refused",
     } <= events
     audit_lines = [line for line in lines if line.startswith("sessionjwt.audit ")]
     assert len(audit_lines) >= len(rows)  # every event was also a JSON log line
@@ -154,6 +194,9 @@ async def test_no_secret_reaches_a_log_line_or_an_audit_row(
     }
     assert len(bag) > 50
     assert bag.leaks(sinks) == []
+    ours = [line for line in lines if not line.startswith("aiosqlite ")]
+    assert len(stored) > 0
+    assert stored.leaks({**sinks, "log lines": "\n".join(ours)}) == []
 
 
 def test_the_scan_finds_a_planted_secret(caplog: pytest.LogCaptureFixture) -> None:

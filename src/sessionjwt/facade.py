@@ -87,6 +87,11 @@ class SessionJWT(AuthCore):
         """FastAPI dependency: the principal, if it has every one of ``roles``; else 403."""
         return self.dependencies.require_roles(*roles)
 
+    def require_scopes(self, *scopes: str) -> Any:
+        """FastAPI dependency: the principal, if its credential holds every one of ``scopes``
+        (a session without scopes holds all); else 403 ``insufficient_scope``."""
+        return self.dependencies.require_scopes(*scopes)
+
     @overload
     def require_mfa(self) -> Any: ...
 

@@ -103,6 +103,10 @@ class ApiKeys:
             )
         await self._ready()
         client = client or ClientInfo()
+        # The device is the creating session's (as the devices page shows it), else the request's.
+        creator = await self._store.load(principal.session_id)
+        device = (creator[0].user_agent, creator[0].ip) if creator else (None, None)
+        user_agent, ip = device[0] or client.user_agent, device[1] or client.ip
         now = storable(self._clock.now())
         key_id = new_key_id()
         key, secret = new_api_key(key_id)
@@ -117,8 +121,8 @@ class ApiKeys:
             idle_timeout=lifetime + 1,  # a key does not idle out: it expires or is deleted
             revoked_at=None,
             revoked_reason=None,
-            user_agent=client.user_agent,  # the creating session's device
-            ip=client.ip,
+            user_agent=user_agent,
+            ip=ip,
             refresh_hash=hash_secret(new_secret()),  # a secret nobody keeps: never refreshed
             refresh_generation=0,
             refresh_rotated_at=None,

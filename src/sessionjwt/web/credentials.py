@@ -9,8 +9,9 @@ from collections.abc import Iterable
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
-from sessionjwt.errors import MissingToken
+from sessionjwt.errors import InvalidToken, MissingToken
 from sessionjwt.principal import Principal
+from sessionjwt.tokens.api_key import is_api_key
 from sessionjwt.web.cookies import CookieTransport
 from sessionjwt.web.csrf import SAFE_METHODS, check_same_origin
 
@@ -54,6 +55,8 @@ def cookie_token(
     token = cookies.access_token(scope)
     if token is None:
         return None
+    if is_api_key(token):  # a key is a bearer credential only: never a cookie, never a URL
+        raise InvalidToken("An API key goes in the Authorization header, never in a cookie.")
     if scope["type"] == "websocket" or scope.get("method", "GET") not in SAFE_METHODS:
         check_same_origin(scope, frozenset(trusted_origins))
     return token

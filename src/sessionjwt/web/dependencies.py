@@ -1,4 +1,5 @@
-"""FastAPI dependencies bound to one core: the current principal, role checks, the client."""
+"""FastAPI dependencies bound to one core: the current principal, role and scope checks, the
+client."""
 
 # No ``from __future__ import annotations``: FastAPI must evaluate the Annotated parameters.
 from collections.abc import Awaitable, Callable
@@ -7,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Request
 
 from sessionjwt.client import ClientInfo, client_ip
-from sessionjwt.errors import InsufficientRole
+from sessionjwt.errors import InsufficientRole, InsufficientScope
 from sessionjwt.principal import Principal
 from sessionjwt.web.cookies import CookieTransport
 from sessionjwt.web.credentials import current_principal, request_token
@@ -42,6 +43,21 @@ class Dependency:
             return principal
 
         return with_roles
+
+    def require_scopes(self, *scopes: str) -> Callable[..., Awaitable[Principal]]:
+        """The principal, if its credential holds every one of ``scopes``; else 403
+        ``insufficient_scope`` with RFC 6750's ``WWW-Authenticate``. A session without scopes
+        is full-access and passes; an API key passes only with the scopes it was given."""
+        required = tuple(scopes)
+
+        async def with_scopes(
+            principal: Annotated[Principal, Depends(self.principal)],
+        ) -> Principal:
+            if not principal.has_scopes(*required):
+                raise InsufficientScope(scopes=required)
+            return principal
+
+        return with_scopes
 
     def require_mfa(self) -> Callable[..., Awaitable[Principal]]:
         """The principal, if its session proved a second factor; else 403 ``mfa_required``."""

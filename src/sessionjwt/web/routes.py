@@ -26,6 +26,7 @@ from sessionjwt.errors import (
 )
 from sessionjwt.principal import Principal
 from sessionjwt.sessions.revoke import RevokeReason
+from sessionjwt.web.api_keys import build_api_keys_router
 from sessionjwt.web.binding import web_of
 from sessionjwt.web.cookies import safe_next
 from sessionjwt.web.csrf import check_same_origin
@@ -53,6 +54,7 @@ from sessionjwt.web.schemas import (
     UserOut,
     moment,
 )
+from sessionjwt.web.scopes import account_gate, keys_allowed
 from sessionjwt.web.verification import build_verification_router
 
 if TYPE_CHECKING:
@@ -69,7 +71,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 def build_router(auth: "AuthCore", *, registration: bool = True) -> APIRouter:
     deps = web_of(auth).dependencies
-    router = APIRouter(tags=["auth"], responses=_ERRORS)
+    # Restricted credentials (API keys) reach account management only with a scope for it.
+    router = APIRouter(
+        tags=["auth"], responses=_ERRORS, dependencies=[Depends(account_gate(deps.principal))]
+    )
     CurrentPrincipal = Annotated[Principal, Depends(deps.principal)]
     Client = Annotated[ClientInfo, Depends(deps.client)]
 
@@ -100,6 +105,7 @@ def build_router(auth: "AuthCore", *, registration: bool = True) -> APIRouter:
 
     router.include_router(build_factors_router(auth))
     router.include_router(build_passkeys_router(auth))
+    router.include_router(build_api_keys_router(auth))
 
     @router.post(
         "/refresh",
@@ -249,6 +255,7 @@ def build_router(auth: "AuthCore", *, registration: bool = True) -> APIRouter:
         await auth.confirm_password_reset(body.token, body.new_password, client)
 
     @router.get("/me")
+    @keys_allowed
     async def me(principal: CurrentPrincipal) -> MeOut:
         return MeOut(
             id=principal.user_id,
