@@ -28,7 +28,9 @@ from tests.providers.test_sign_in import (  # noqa: F401
 
 
 def pending_cookie(browser: httpx.AsyncClient) -> str:
-    return next(c.value for c in browser.cookies.jar if c.name.endswith("sjwt-mfa"))
+    value = next(c.value for c in browser.cookies.jar if c.name.endswith("sjwt-mfa"))
+    assert value is not None
+    return value
 
 
 async def test_a_provider_sign_in_waits_for_the_accounts_second_factor(
