@@ -218,6 +218,11 @@ async def test_a_key_cannot_make_keys_or_manage_the_account(
     assert listed.status_code == 200 and len(listed.json()) == 2
     minted = await client.post("/auth/api-keys", json={"name": "more"}, headers=bearer(admin_key))
     assert minted.status_code == 403 and error_of(minted) == "session_required"
+    # Nor is a key ever freshly authenticated, even minutes after it was made.
+    fresh = await client.post(
+        "/auth/logout-all", params={"keep_current": "true"}, headers=bearer(admin_key)
+    )
+    assert fresh.status_code == 403 and error_of(fresh) == "reauthentication_required"
     # The password was never changed: it still signs in.
     assert (await register_and_login(client, register=False))["access_token"]
 
@@ -248,6 +253,21 @@ async def test_signing_out_everywhere_ends_keys_and_keys_are_never_refreshed(
     assert everywhere.status_code == 204
     refused = await client.get("/auth/me", headers=bearer(key))
     assert refused.status_code == 401 and error_of(refused) == "session_revoked"
+
+
+async def test_a_password_change_ends_keys_too(client: httpx.AsyncClient) -> None:
+    """Conservative, as documented: whatever ends the user's other sessions ends keys."""
+    alice = await register_and_login(client)
+    key = (await make_key(client, alice["access_token"]))["key"]
+    changed = await client.post(
+        "/auth/password",
+        json={"current_password": PASSWORD, "new_password": "another long passphrase 42"},
+        headers=bearer(alice["access_token"]),
+    )
+    assert changed.status_code == 204, changed.text
+    refused = await client.get("/auth/me", headers=bearer(key))
+    assert refused.status_code == 401 and error_of(refused) == "session_revoked"
+    assert (await client.get("/auth/me", headers=bearer(alice["access_token"]))).is_success
 
 
 async def test_a_key_is_a_bearer_credential_only(client: httpx.AsyncClient) -> None:

@@ -456,7 +456,10 @@ class SecondFactors:
 
     async def require_fresh(self, principal: Principal) -> None:
         """403 ``reauthentication_required`` unless the session proved, within
-        ``fresh_auth_window``, its second factor (an account that has one) or its password."""
+        ``fresh_auth_window``, its second factor (an account that has one) or its password.
+        An API key never signed in, so it is never fresh: sensitive actions stay with people."""
+        if principal.credential != "session":
+            raise ReauthenticationRequired()
         await self._ready()
         session = await self._session(principal)
         window = self._settings.fresh_auth_window.total_seconds()
