@@ -42,7 +42,7 @@ from sessionjwt.sessions.model import API_KEY_KIND, SessionRecord, liveness_erro
 from sessionjwt.sessions.store import SessionStore
 from sessionjwt.support.counters import CheckStats
 from sessionjwt.tokens.access import AccessTokenCodec
-from sessionjwt.tokens.api_key import hash_key_secret, is_api_key, parse_api_key
+from sessionjwt.tokens.api_key import API_KEY_PREFIX, hash_key_secret, parse_api_key
 from sessionjwt.tokens.claims import AccessClaims
 
 KEY_REFUSAL_EVERY = 60.0  # seconds between audit rows for one ended key presented again
@@ -90,7 +90,7 @@ class RequestChecker:
                 await self._reload_keys(True)
             claims = self._verified.get(token)
             if claims is None:
-                if is_api_key(token):
+                if token.startswith(API_KEY_PREFIX):
                     return await self._check_key(token, now)
                 claims = await self._verify(token, now)
             elif now >= claims.exp + self._leeway:
