@@ -19,6 +19,7 @@ from sessionjwt.errors import ConfigurationError
 from sessionjwt.facade import SessionJWT
 from sessionjwt.keys.master import ENV_SOURCE_WARNING
 from sessionjwt.server.accounts_cli import sessions_app, users_app
+from sessionjwt.server.api_keys_cli import api_keys_app
 from sessionjwt.server.console import console, errors, run, when
 from sessionjwt.server.keys_cli import clients_app, keys_app, master_key_app
 from sessionjwt.server.providers_cli import providers_app
@@ -27,6 +28,7 @@ from sessionjwt.settings import Settings
 app = typer.Typer(help="Stateful JWT authentication service.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(sessions_app, name="sessions")
+app.add_typer(api_keys_app, name="api-keys")
 app.add_typer(keys_app, name="keys")
 app.add_typer(clients_app, name="clients")
 app.add_typer(master_key_app, name="master-key", no_args_is_help=True)

@@ -1,0 +1,51 @@
+"""``sessionjwt api-keys``: an operator lists an account's personal API keys and revokes one.
+
+Revoking goes through the same Revoker as ``DELETE /auth/api-keys/{id}``: the running
+instances hear of it through the invalidation feed and refuse the key on its next request.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sessionjwt.facade import SessionJWT
+from sessionjwt.server.console import CLI_ACTOR, console, run, when
+
+api_keys_app = typer.Typer(help="List and revoke personal API keys.", no_args_is_help=True)
+
+
+@api_keys_app.command("list")
+def api_keys_list(user: Annotated[str, typer.Option("--user", help="Account email.")]) -> None:
+    """List an account's live API keys (never a key or its hash)."""
+
+    async def work(auth: SessionJWT) -> list[tuple[str, ...]]:
+        record = await auth.users.require_by_email(user)
+        return [
+            (
+                key.id,
+                key.name or "",
+                key.key_prefix or "",
+                " ".join(key.scope_values),
+                when(key.created_at),
+                when(key.last_seen_at) if key.last_seen_at > key.created_at else "-",
+                when(key.expires_at),
+            )
+            for key in await auth.list_api_keys(record.id)
+        ]
+
+    table = Table("id", "name", "prefix", "scopes", "created", "last used", "expires")
+    for row in run(work):
+        table.add_row(*row)
+    console.print(table)
+
+
+@api_keys_app.command("revoke")
+def api_keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
+    """Revoke one API key: every instance refuses it on its next request."""
+    changed = run(lambda auth: auth.delete_api_key(key_id, actor=CLI_ACTOR))
+    console.print(
+        f"revoked API key {key_id}" if changed else f"API key {key_id} was already revoked"
+    )
