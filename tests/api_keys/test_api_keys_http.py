@@ -289,3 +289,21 @@ async def test_a_key_is_a_bearer_credential_only(client: httpx.AsyncClient) -> N
         f"/auth/api-keys/{alice['session_id']}", headers=bearer(alice["access_token"])
     )
     assert session.status_code == 404
+
+
+async def test_an_admins_key_reaches_the_admin_api_only_with_the_admin_scope(
+    client: httpx.AsyncClient, auth: SessionJWT
+) -> None:
+    await auth.register("root@example.com", PASSWORD, roles=[auth.settings.admin_role])
+    session = await register_and_login(client, "root@example.com", register=False)
+    plain = await make_key(client, session["access_token"], name="ci", scopes=["orders:read"])
+    refused = await client.get("/admin/keys", headers=bearer(plain["key"]))
+    assert (refused.status_code, refused.json()["error"]) == (403, "insufficient_scope")
+    assert 'scope="admin"' in refused.headers["www-authenticate"]
+    scoped = await make_key(client, session["access_token"], name="ops", scopes=["admin"])
+    assert (await client.get("/admin/keys", headers=bearer(scoped["key"]))).status_code == 200
+    # The scope never lends the role: a member's "admin"-scoped key is still not an admin.
+    member = await register_and_login(client, "member@example.com")
+    borrowed = await make_key(client, member["access_token"], name="x", scopes=["admin"])
+    denied = await client.get("/admin/keys", headers=bearer(borrowed["key"]))
+    assert (denied.status_code, denied.json()["error"]) == (403, "insufficient_role")

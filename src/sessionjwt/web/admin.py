@@ -20,6 +20,7 @@ from sessionjwt.keys.store import KeyInfo, Rotation
 from sessionjwt.principal import Principal
 from sessionjwt.web.binding import web_of
 from sessionjwt.web.schemas import ErrorOut
+from sessionjwt.web.scopes import account_gate
 
 if TYPE_CHECKING:
     from sessionjwt.core import AuthCore
@@ -33,6 +34,9 @@ class MfaResetOut(BaseModel):
     recovery_codes: int
 
 
+ADMIN_SCOPE = "admin"
+
+
 class RotateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     revoke_all: bool = False
@@ -42,8 +46,11 @@ class RotateRequest(BaseModel):
 def build_admin_router(auth: "AuthCore") -> APIRouter:
     # The admin role, and a second-factor session when SESSIONJWT_MFA_REQUIRED_ROLES says so.
     Admin = Annotated[Principal, Depends(web_of(auth).dependencies.require_admin())]
+    # An API key reaches the admin API only with the "admin" scope (and its owner's role).
+    gate = account_gate(web_of(auth).dependencies.principal, ADMIN_SCOPE, "the admin API")
     router = APIRouter(
         tags=["admin"],
+        dependencies=[Depends(gate)],
         responses={
             401: {"model": ErrorOut},
             403: {"model": ErrorOut},

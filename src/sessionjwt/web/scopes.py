@@ -35,8 +35,11 @@ def keys_allowed(target: T) -> T:
 
 def account_gate(
     principal: Callable[[Request], Awaitable[Principal]],
+    scope: str = ACCOUNT_SCOPE,
+    what: str = "account management",
 ) -> Callable[[Request], Awaitable[None]]:
-    """The router-wide dependency of the ``/auth`` router (see the module docstring)."""
+    """The router-wide dependency of the ``/auth`` router (see the module docstring); with
+    ``scope="admin"``, of the ``/admin`` router: a key reaches it only with that scope."""
 
     async def gate(request: Request) -> None:
         endpoint = request.scope.get("endpoint")
@@ -45,10 +48,9 @@ def account_gate(
         if getattr(endpoint, KEYS_ALLOWED_ATTRIBUTE, False) is True:
             return
         checked = current_principal(request) or await principal(request)
-        if not checked.has_scopes(ACCOUNT_SCOPE):
+        if not checked.has_scopes(scope):
             raise InsufficientScope(
-                "API keys reach account management only with the 'account' scope.",
-                scopes=(ACCOUNT_SCOPE,),
+                f"API keys reach {what} only with the '{scope}' scope.", scopes=(scope,)
             )
 
     return gate
