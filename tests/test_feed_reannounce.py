@@ -33,7 +33,7 @@ async def test_a_missed_announcement_is_published_once_redis_is_back(tmp_path: P
             with pytest.raises(StoreUnavailable):
                 await feed.announce(Invalidation("session", "stolen-session", reason="logout"))
             server.start()
-            listener = redis.Redis.from_url(server.url).pubsub()  # type: ignore[no-untyped-call]
+            listener = redis.Redis.from_url(server.url).pubsub()
             listener.subscribe(CHANNEL)
             heard: list[str] = []
             deadline = time.monotonic() + 5.0
