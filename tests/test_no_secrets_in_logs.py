@@ -139,6 +139,22 @@ async def run_the_life(
 
     await personal_api_key_life(client, bag, stored)
 
+    worker = await auth.create_client(
+        "export-worker", actor="test", client_credentials=True, scopes=["orders:read"]
+    )
+    bag.add("service client secret", worker.secret)
+    grant = {"grant_type": "client_credentials", "scope": "orders:read"}
+    issued = await client.post(
+        "/oauth/token", data=grant, headers=basic(worker.record.client_id, worker.secret)
+    )
+    assert issued.status_code == 200, issued.text
+    bag.add("client-credentials token", issued.json()["access_token"])
+    refused = await client.post(
+        "/oauth/token", data=grant, headers=basic(worker.record.client_id, worker.secret[::-1])
+    )
+    assert refused.status_code == 401
+    await auth.delete_client(worker.record.client_id, actor="test")
+
     rotate = await client.post("/admin/keys/rotate", json={"force": True}, headers=admin)
     assert rotate.is_success, rotate.text
     remember_keys(bag, auth)
@@ -182,6 +198,8 @@ async def test_no_secret_reaches_a_log_line_or_an_audit_row(
         "api_key_created",
         "api_key_deleted",
         "api_key_refused",
+        "client_token_issued",
+        "client_deleted",
     } <= events
     audit_lines = [line for line in lines if line.startswith("sessionjwt.audit ")]
     assert len(audit_lines) >= len(rows)  # every event was also a JSON log line

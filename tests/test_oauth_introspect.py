@@ -80,6 +80,7 @@ async def test_rfc7662_example_response_members_for_a_live_access_token(
         "jti": minted["jti"],
         "sid": tokens["session_id"],
         "roles": [],
+        "credential": "session",
     }
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sessionjwt.errors import SessionRevoked, StoreUnavailable
+from sessionjwt.errors import AuthenticationError, SessionRevoked, StoreUnavailable
 from sessionjwt.resource_server import ResourceServer, ResourceServerConfig
 from sessionjwt.resource_server.liveness import FeedLiveness
 from sessionjwt.sessions.liveness.redis_feed import RedisFeed
@@ -53,9 +53,9 @@ class LiveIssuer:
         return self.cluster.instances[0].base_url
 
 
-def create_client(cluster: Cluster, name: str) -> tuple[str, str]:
+def create_client(cluster: Cluster, name: str, *options: str) -> tuple[str, str]:
     """``sessionjwt clients create NAME`` → (client id, secret), read from its output."""
-    ran = cluster.cli("clients", "create", name)
+    ran = cluster.cli("clients", "create", name, *options)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     text = ran.stdout
     client_id = re.search(r"client[_ ]id\W+([A-Za-z0-9._~-]+)", text, re.IGNORECASE)
@@ -200,3 +200,43 @@ async def test_wrong_client_secret_is_503(live: LiveIssuer) -> None:
     async with ResourceServer(config) as rs:
         with pytest.raises(StoreUnavailable):
             await rs.check(signed_in(live)["access_token"])
+
+
+# -- a service client's own token (client credentials), judged by the SDK -----------------
+
+
+def client_token(live: LiveIssuer, credentials: tuple[str, str]) -> str:
+    response = live.http.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=credentials
+    )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+async def test_a_client_credentials_token_is_accepted_with_its_scopes_then_refused_once_deleted(
+    live: LiveIssuer, introspecting: ResourceServer, feed_following: ResourceServer
+) -> None:
+    service = create_client(
+        live.cluster, "nightly-export", "--client-credentials", "--scope", "orders:read"
+    )
+    listed = live.cluster.cli("clients", "list")
+    assert "client_credentials" in listed.stdout and "orders:read" in listed.stdout
+    token = client_token(live, service)
+    for rs in (introspecting, feed_following):
+        principal = await rs.check(token)
+        assert (principal.user_id, principal.credential) == (service[0], "client")
+        assert principal.has_scopes("orders:read") and not principal.has_scopes("orders:write")
+
+    deleted = await asyncio.to_thread(live.cluster.cli, "clients", "delete", service[0])
+    assert deleted.returncode == 0, deleted.stderr
+    with pytest.raises(SessionRevoked):
+        await introspecting.check(token)
+    for _ in range(300):  # the feed's "account disabled" message is in flight
+        try:
+            await feed_following.check(token)
+        except AuthenticationError as refused:
+            assert refused.code in ("account_disabled", "session_revoked")
+            return
+        await asyncio.sleep(0.01)
+    pytest.fail("the deleted client's token was still accepted by the feed-following server")

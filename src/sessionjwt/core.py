@@ -21,11 +21,12 @@ from sessionjwt.client import ClientInfo
 from sessionjwt.clock import Clock, SystemClock
 from sessionjwt.compose import Components
 from sessionjwt.db.engine import Database
-from sessionjwt.errors import SecondFactorRequired
+from sessionjwt.errors import InvalidScope, SecondFactorRequired
 from sessionjwt.keys.master import MasterKeys
 from sessionjwt.keys.ring import KeyRing
 from sessionjwt.keys.rotation import KeyRingKeeper
 from sessionjwt.keys.store import KeyInfo, Rotation
+from sessionjwt.oauth.client_credentials import ClientToken
 from sessionjwt.oauth.clients import ClientRecord, NewClient
 from sessionjwt.ops.readiness import Readiness
 from sessionjwt.principal import Principal
@@ -33,6 +34,17 @@ from sessionjwt.sessions.issue import TokenPair
 from sessionjwt.sessions.model import SessionRecord
 from sessionjwt.sessions.revoke import RevokeReason
 from sessionjwt.settings import Settings
+from sessionjwt.tokens.scopes import ScopeError, parse_scope
+
+
+def requested_scopes(scope: str | None) -> tuple[str, ...]:
+    """A sign-in's ``scope`` parameter; 400 ``invalid_scope`` when it is not RFC 6749's."""
+    if scope is None:
+        return ()
+    try:
+        return parse_scope(scope)
+    except ScopeError as error:
+        raise InvalidScope(str(error)) from error
 
 
 class AuthCore:
@@ -172,19 +184,38 @@ class AuthCore:
         return await self.accounts.authenticate(email, password, client)
 
     async def sign_in(
-        self, email: str, password: str, client: ClientInfo | None = None
+        self,
+        email: str,
+        password: str,
+        client: ClientInfo | None = None,
+        *,
+        scope: str | None = None,
     ) -> TokenPair | PendingSignIn:
         """The password, then — for an account with a second factor, or whose roles need
-        one — a :class:`PendingSignIn` that :meth:`complete_sign_in` finishes; else a session."""
-        client = client or ClientInfo()
-        user = await self.authenticate(email, password, client)
-        pending = await self.factors.after_first_factor(user, ("pwd",), client)
-        return pending if pending is not None else await self.issue(user, client)
+        one — a :class:`PendingSignIn` that :meth:`complete_sign_in` finishes; else a session.
 
-    async def login(self, email: str, password: str, client: ClientInfo | None = None) -> TokenPair:
+        ``scope`` (RFC 6749 §3.3, space-separated): the client asks for a session limited to
+        these scopes; its tokens carry the ``scope`` claim (400 ``invalid_scope`` if
+        malformed). Without it the session is full-access, as before."""
+        client = client or ClientInfo()
+        scopes = requested_scopes(scope)
+        user = await self.authenticate(email, password, client)
+        pending = await self.factors.after_first_factor(user, ("pwd",), client, scopes=scopes)
+        if pending is not None:
+            return pending
+        return await self.issue(user, client, scopes=scopes)
+
+    async def login(
+        self,
+        email: str,
+        password: str,
+        client: ClientInfo | None = None,
+        *,
+        scope: str | None = None,
+    ) -> TokenPair:
         """:meth:`sign_in` for callers that only take a session: an account with a second
         factor raises :class:`SecondFactorRequired` (carrying the pending sign-in)."""
-        result = await self.sign_in(email, password, client)
+        result = await self.sign_in(email, password, client, scope=scope)
         if isinstance(result, PendingSignIn):
             raise SecondFactorRequired(result)
         return result
@@ -261,9 +292,11 @@ class AuthCore:
 
     # -- session → tokens ------------------------------------------------------------------
 
-    async def issue(self, user: UserRecord, client: ClientInfo | None = None) -> TokenPair:
+    async def issue(
+        self, user: UserRecord, client: ClientInfo | None = None, *, scopes: Sequence[str] = ()
+    ) -> TokenPair:
         """Start a new session for an authenticated user and mint its token pair."""
-        return await self.sessions.issue(user.id, user.roles, client)
+        return await self.sessions.issue(user.id, user.roles, client, scopes=scopes)
 
     async def refresh(self, refresh_token: str, client: ClientInfo | None = None) -> TokenPair:
         return await self.sessions.refresh(refresh_token, client)
@@ -366,15 +399,39 @@ class AuthCore:
 
     # -- resource-server clients, RFC 7662 introspection, RFC 7009 revocation --------------
 
-    async def create_client(self, name: str, *, actor: str | None = None) -> NewClient:
-        """Register a resource server; the secret in the result is never retrievable again."""
-        return await self.oauth.create_client(name, actor=actor)
+    async def create_client(
+        self,
+        name: str,
+        *,
+        actor: str | None = None,
+        client_credentials: bool = False,
+        scopes: Sequence[str] = (),
+    ) -> NewClient:
+        """Register a client (a resource server; with ``client_credentials`` also a service
+        client that obtains tokens limited to ``scopes``). The secret is shown only now."""
+        return await self.oauth.create_client(
+            name, actor=actor, client_credentials=client_credentials, scopes=scopes
+        )
 
     async def list_clients(self, *, include_deleted: bool = False) -> list[ClientRecord]:
         return await self.oauth.list_clients(include_deleted=include_deleted)
 
     async def delete_client(self, client_id: str, *, actor: str | None = None) -> None:
+        """Refuse the client's credentials and every token it obtained, at once."""
         await self.oauth.delete_client(client_id, actor=actor)
+
+    async def client_token(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        scope: str | None = None,
+        client: ClientInfo | None = None,
+    ) -> ClientToken:
+        """The client-credentials grant (RFC 6749 §4.4, docs/service-clients.md)."""
+        return await self.oauth.client_token(
+            client_id=client_id, client_secret=client_secret, scope=scope, client=client
+        )
 
     async def introspect(
         self, token: str, *, client_id: str, client_secret: str, client: ClientInfo | None = None

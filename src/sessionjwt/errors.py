@@ -240,10 +240,50 @@ class InvalidClient(OAuthError):
     default_message = "Client authentication failed."
 
 
+class UnsupportedGrantType(OAuthError):
+    """400 at ``/oauth/token``: a ``grant_type`` this server does not implement."""
+
+    code = "unsupported_grant_type"
+    default_message = "Use grant_type client_credentials or refresh_token."
+
+
+class UnauthorizedClient(OAuthError):
+    """400 at ``/oauth/token``: a genuine client not registered for this grant."""
+
+    code = "unauthorized_client"
+    default_message = "This client may not use the client-credentials grant."
+
+
+class InvalidScope(OAuthError):
+    """400 (RFC 6749 §5.2): a requested scope the client was not registered for, or a
+    malformed ``scope``."""
+
+    code = "invalid_scope"
+    default_message = "The requested scope is not allowed for this client."
+
+
+class InvalidGrant(OAuthError):
+    """400 at ``/oauth/token``: the refresh token is unknown, expired, revoked or reused."""
+
+    code = "invalid_grant"
+    default_message = "The refresh token is not valid."
+
+
 class InvalidClientName(SessionJWTError):
     status = 422
     code = "invalid_client_name"
     default_message = "A client name is 1 to 200 characters."
+
+
+class InvalidClientScopes(SessionJWTError):
+    """422 at registration: scopes that are not RFC 6749 scope-tokens, or scopes for a client
+    that may not use the client-credentials grant."""
+
+    status = 422
+    code = "invalid_client_scopes"
+    default_message = (
+        "A client's scopes are RFC 6749 scope-tokens, for the client-credentials grant."
+    )
 
 
 class ApiKeyNotFound(SessionNotFound):

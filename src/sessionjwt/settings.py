@@ -301,6 +301,10 @@ class Settings(BaseSettings):
         default="120/minute",
         description="RFC 7009 revocation calls per client IP.",
     )
+    token_rate_limit_ip: str = Field(
+        default="120/minute",
+        description="POST /oauth/token calls (client credentials, refresh) per client IP.",
+    )
 
     password_reset_ttl: Duration = Field(
         default=timedelta(minutes=30),
@@ -518,6 +522,7 @@ class Settings(BaseSettings):
         "register_rate_limit_ip",
         "introspect_rate_limit_ip",
         "revoke_rate_limit_ip",
+        "token_rate_limit_ip",
         "password_reset_rate_limit_ip",
         "password_reset_rate_limit_email",
         "email_verification_rate_limit_ip",

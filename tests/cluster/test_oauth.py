@@ -9,14 +9,22 @@ import re
 import httpx
 import pytest
 
-from tests.cluster.harness import Cluster, expect, login, register, unique_email
+from tests.cluster.harness import (
+    Cluster,
+    assert_live_everywhere,
+    assert_refused_everywhere,
+    expect,
+    login,
+    register,
+    unique_email,
+)
 from tests.oauth import basic
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 
-def create_client(cluster: Cluster, name: str) -> tuple[str, str]:
-    created = cluster.cli("clients", "create", name)
+def create_client(cluster: Cluster, name: str, *options: str) -> tuple[str, str]:
+    created = cluster.cli("clients", "create", name, *options)
     assert created.returncode == 0, created.stderr
     client_id = re.search(r"^client_id: (\S+)$", created.stdout, re.M)
     secret = re.search(r"^client_secret: (\S+)$", created.stdout, re.M)
@@ -56,3 +64,21 @@ def test_a_deleted_client_is_refused_by_every_instance(cluster: Cluster) -> None
     assert deleted.returncode == 0, deleted.stderr
     for instance in cluster.clients:
         expect(introspect(instance, "unknown", credentials), 401, "invalid_client")
+
+
+def test_a_service_client_deleted_by_the_cli_is_refused_by_every_instance(
+    cluster: Cluster,
+) -> None:
+    a, b, c = cluster.clients
+    credentials = create_client(cluster, "exporter", "--client-credentials", "--scope", "x:read")
+    granted = b.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=credentials)
+    expect(granted, 200)
+    token = granted.json()["access_token"]
+    assert_live_everywhere((a, b, c), token, "before the delete")
+
+    deleted = cluster.cli("clients", "delete", credentials[0])
+    assert deleted.returncode == 0, deleted.stderr
+
+    assert_refused_everywhere((a, b, c), token, "account_disabled", "after the CLI delete")
+    again = c.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=credentials)
+    expect(again, 401, "invalid_client")

@@ -410,3 +410,20 @@ async def test_ended_pending_sign_ins_are_cleared_as_new_ones_begin(
     async with auth.database.read() as connection:
         left = await connection.scalar(select(func.count()).select_from(mfa_challenges))
     assert left == 1
+
+
+async def test_the_scopes_a_sign_in_asked_for_survive_its_second_step(
+    client: httpx.AsyncClient, authenticator: AuthenticatorApp, clock: ManualClock
+) -> None:
+    uri, _ = await enrolled_user(client, authenticator, clock)
+    pending = await client.post(
+        "/auth/login", json={"email": EMAIL, "password": PASSWORD, "scope": "reports:read"}
+    )
+    assert pending.json()["mfa_required"] is True
+    done = await second_step(
+        client, pending.json()["mfa_token"], code=authenticator.code(uri, clock.now())
+    )
+    assert done.status_code == 200, done.text
+    assert claims(done.json()["access_token"])["scope"] == "reports:read"
+    listing = await client.get("/auth/sessions", headers=bearer(done.json()["access_token"]))
+    assert listing.status_code == 403 and listing.json()["error"] == "insufficient_scope"

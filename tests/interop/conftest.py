@@ -36,6 +36,8 @@ class ServedIssuer:
     algorithm: str
     base_url: str
     access_token: str
+    client_token: str  # a service client's, from the client-credentials grant
+    client_id: str
 
     @property
     def jwks_url(self) -> str:
@@ -73,9 +75,27 @@ def served(
         email = unique_email("interop")
         register(cluster.clients[0], email)
         token = login(cluster.clients[0], email)["access_token"]
-        yield ServedIssuer(algorithm, instance.base_url, token)
+        client_id, client_token = _service_client_token(cluster)
+        yield ServedIssuer(algorithm, instance.base_url, token, client_token, client_id)
     finally:
         cluster.close()
+
+
+def _service_client_token(cluster: Cluster) -> tuple[str, str]:
+    """A client registered with ``sessionjwt clients create --client-credentials`` and the
+    access token it obtains at ``/oauth/token``."""
+    made = cluster.cli(
+        "clients", "create", "interop-worker", "--client-credentials", "--scope", "orders:read"
+    )
+    assert made.returncode == 0, made.stderr
+    fields = dict(line.split(": ", 1) for line in made.stdout.splitlines() if ": " in line)
+    response = cluster.clients[0].post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(fields["client_id"], fields["client_secret"]),
+    )
+    assert response.status_code == 200, response.text
+    return fields["client_id"], response.json()["access_token"]
 
 
 # -- Node -----------------------------------------------------------------------------------

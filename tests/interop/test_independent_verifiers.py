@@ -96,6 +96,19 @@ def test_node_jose(served: ServedIssuer, node_verifier: Any) -> None:
     assert wrong["live"] == {"ok": False, "code": "ERR_JWT_CLAIM_VALIDATION_FAILED"}
 
 
+def test_node_jose_verifies_a_client_credentials_token(
+    served: ServedIssuer, node_verifier: Any
+) -> None:
+    results = node_verifier(
+        served, {"live": served.client_token, **hostile_variants(served.client_token)}
+    )
+    assert results["live"]["ok"], results["live"]
+    payload = results["live"]["payload"]
+    assert payload["client_id"] == payload["sub"] == served.client_id
+    assert payload["scope"] == "orders:read"
+    assert results["tampered"]["ok"] is False and results["alg_none"]["ok"] is False
+
+
 async def test_our_resource_server(served: ServedIssuer) -> None:
     """Our own SDK, through the same URL: same answers, the issuer's exact refusal codes."""
     published = jwks_document(served)["keys"]
@@ -110,6 +123,9 @@ async def test_our_resource_server(served: ServedIssuer) -> None:
     async with ResourceServer(config) as rs:
         claims = await rs.verify(served.access_token)
         assert claims.iss == ISSUER and claims.aud == AUDIENCE
+        client_claims = await rs.verify(served.client_token)
+        assert client_claims.client_id == client_claims.sub == served.client_id
+        assert client_claims.scope == ("orders:read",)
         for token in hostile_variants(served.access_token).values():
             with pytest.raises(InvalidToken):
                 await rs.verify(token)

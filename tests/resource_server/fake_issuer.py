@@ -45,6 +45,8 @@ class FakeIssuer:
         self.introspect_body: Any = None  # overrides the JSON answer when set
         self.jwks_max_age = 3600
         self.roles: tuple[str, ...] = ("reader",)
+        self.scope: str | None = None  # the answer's "scope", when set
+        self.credential = "session"  # the answer's "credential": "session" or "client"
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.port = int(self._server.server_address[1])
 
@@ -86,6 +88,8 @@ class FakeIssuer:
         if claims.sid in self.revoked:
             return 200, {"active": False}
         return 200, {
+            **({"scope": self.scope} if self.scope is not None else {}),
+            "credential": self.credential,
             "active": True,
             "sub": claims.sub,
             "sid": claims.sid,

@@ -29,6 +29,10 @@ def build_app(rs: ResourceServer, *, middleware: bool, required: bool = False) -
     async def admin(user: Annotated[Principal, Depends(rs.require_roles("admin"))]) -> str:
         return user.user_id
 
+    @app.get("/orders")
+    async def orders(user: Annotated[Principal, Depends(rs.require_scopes("orders:read"))]) -> str:
+        return user.credential
+
     @app.get("/open")
     async def open_route(request: Request) -> dict[str, str | None]:
         principal = current_principal(request)
@@ -94,6 +98,27 @@ async def test_roles(http: httpx.AsyncClient, issuer: FakeIssuer) -> None:
         "/admin", headers={"Authorization": f"Bearer {issuer.token('boss', 'sb')}"}
     )
     assert response.status_code == 200
+
+
+async def test_scopes_come_from_the_issuers_answer(
+    http: httpx.AsyncClient, issuer: FakeIssuer
+) -> None:
+    full = await http.get("/orders", headers={"Authorization": f"Bearer {issuer.token()}"})
+    assert (full.status_code, full.json()) == (200, "session"), "no scopes: a full-access session"
+    issuer.credential, issuer.scope = "client", "orders:write"
+    refused = await http.get(
+        "/orders", headers={"Authorization": f"Bearer {issuer.token('c', 'c1')}"}
+    )
+    assert (refused.status_code, refused.json()["error"]) == (403, "insufficient_scope")
+    assert 'error="insufficient_scope"' in refused.headers["www-authenticate"]
+    issuer.scope = None  # a client granted no scope is still restricted
+    bare = await http.get("/orders", headers={"Authorization": f"Bearer {issuer.token('c', 'c2')}"})
+    assert bare.status_code == 403
+    issuer.scope = "orders:read orders:write"
+    allowed = await http.get(
+        "/orders", headers={"Authorization": f"Bearer {issuer.token('c', 'c3')}"}
+    )
+    assert (allowed.status_code, allowed.json()) == (200, "client")
 
 
 async def test_middleware_required_refuses_anonymous(

@@ -19,6 +19,9 @@ from sessionjwt.db.engine import Database
 from sessionjwt.db.tables import users
 from sessionjwt.errors import EmailTaken, InvalidEmail, UserNotFound
 
+PERSON = "person"  # users.kind of everyone who signs in; a service client's account differs
+_PEOPLE = users.c.kind == PERSON
+
 
 def normalise_email(email: str) -> str:
     """The form emails are compared in: NFKC, IDNA-checked, then the local part lower-cased.
@@ -52,6 +55,7 @@ class UserRecord:
     session_generation: int
     # When the user proved they read mail at ``email``; None: not (yet) proven.
     email_verified_at: datetime | None = None
+    kind: str = PERSON  # or "client": a service client's account (sessionjwt.oauth.clients)
 
     @property
     def disabled(self) -> bool:
@@ -73,6 +77,7 @@ def _record(row: Any) -> UserRecord:
         disabled_at=row.disabled_at,
         session_generation=row.session_generation,
         email_verified_at=row.email_verified_at,
+        kind=row.kind,
     )
 
 
@@ -130,7 +135,7 @@ class UserStore:
         async with self._db.read() as connection:
             row = (
                 await connection.execute(
-                    select(users).where(users.c.email_normalized == normalized)
+                    select(users).where(users.c.email_normalized == normalized, _PEOPLE)
                 )
             ).first()
         return _record(row) if row else None
@@ -145,7 +150,7 @@ class UserStore:
         """Accounts whose normalised email contains ``fragment`` (admins type part of an
         address); ``%`` and ``_`` match themselves, not SQL wildcards."""
         needle = unicodedata.normalize("NFKC", fragment).strip().lower()
-        statement = select(users).order_by(users.c.email_normalized).limit(limit)
+        statement = select(users).where(_PEOPLE).order_by(users.c.email_normalized).limit(limit)
         if needle:
             statement = statement.where(users.c.email_normalized.contains(needle, autoescape=True))
         async with self._db.read() as connection:
@@ -154,14 +159,20 @@ class UserStore:
     async def list(self, *, limit: int = 100, offset: int = 0) -> list[UserRecord]:
         async with self._db.read() as connection:
             rows = await connection.execute(
-                select(users).order_by(users.c.created_at, users.c.id).limit(limit).offset(offset)
+                select(users)
+                .where(_PEOPLE)
+                .order_by(users.c.created_at, users.c.id)
+                .limit(limit)
+                .offset(offset)
             )
             return [_record(row) for row in rows]
 
     async def count(self) -> int:
         async with self._db.read() as connection:
             return int(
-                (await connection.execute(select(func.count()).select_from(users))).scalar_one()
+                (
+                    await connection.execute(select(func.count()).select_from(users).where(_PEOPLE))
+                ).scalar_one()
             )
 
     async def mark_email_verified(self, user_id: str, now: float) -> None:

@@ -11,7 +11,6 @@ that of a secret nobody keeps, and the refresher refuses its kind: a key is neve
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
@@ -26,26 +25,19 @@ from sessionjwt.sessions.store import SessionStore
 from sessionjwt.settings import Settings
 from sessionjwt.tokens.api_key import hash_key_secret, listed_prefix, new_api_key, new_key_id
 from sessionjwt.tokens.refresh_token import hash_secret, new_secret
+from sessionjwt.tokens.scopes import ScopeError, scope_text
+from sessionjwt.tokens.scopes import normalize_scopes as scope_tokens
 
 MAX_NAME = 64
-MAX_SCOPES = 32
-MAX_SCOPE_LENGTH = 64
-MAX_SCOPES_TEXT = 1024
-# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), no quote, backslash or space.
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,64}")
-ACCOUNT_SCOPE = "account"  # lets a key reach the account-management endpoints
 
 
 def normalize_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
-    """The scopes in order, without repeats; :class:`InvalidApiKeyRequest` for a scope that
-    is not an RFC 6749 scope-token, or too many."""
-    unique = tuple(dict.fromkeys(scopes))
-    if len(unique) > MAX_SCOPES or any(not _SCOPE_TOKEN.fullmatch(s) for s in unique):
-        raise InvalidApiKeyRequest(
-            f"Scopes are up to {MAX_SCOPES} RFC 6749 scope-tokens of 1 to "
-            f"{MAX_SCOPE_LENGTH} printable characters (no space, quote or backslash)."
-        )
-    return unique
+    """An API key's scopes (:func:`sessionjwt.tokens.scopes.normalize_scopes`), refused as
+    :class:`InvalidApiKeyRequest`."""
+    try:
+        return scope_tokens(scopes)
+    except ScopeError as error:
+        raise InvalidApiKeyRequest(str(error)) from error
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +121,7 @@ class ApiKeys:
             amr="",
             kind=API_KEY_KIND,
             name=name,
-            scopes=" ".join(granted) or None,
+            scopes=scope_text(granted),
             key_prefix=listed_prefix(key),
             key_hash=hash_key_secret(secret),
         )

@@ -41,6 +41,7 @@ class AuditEventType(StrEnum):
     EMERGENCY_KEY_ROTATION = "emergency_key_rotation"
     CLIENT_CREATED = "client_created"
     CLIENT_DELETED = "client_deleted"
+    CLIENT_TOKEN_ISSUED = "client_token_issued"  # noqa: S105 - RFC 6749 §4.4 grant
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name
     PASSWORD_RESET_REQUESTED = "password_reset_requested"  # noqa: S105
     PASSWORD_RESET = "password_reset"  # noqa: S105

@@ -73,6 +73,9 @@ users = Table(
     # between instances cannot let a session outlive it. Sign-out-everywhere and disable are
     # one increment: every session stamped with an older generation is dead, however many.
     Column("session_generation", Integer, nullable=False, server_default="0"),
+    # ``person``, or ``client``: the service account behind a client's client-credentials
+    # sessions (its id is the client id; docs/service-clients.md). Never found by e-mail.
+    Column("kind", String(16), nullable=False, server_default="person"),
 )
 
 sessions = Table(
@@ -209,6 +212,10 @@ clients = Table(
     Column("secret_hash", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("deleted_at", UTCDateTime, nullable=True),
+    # Grants usable at /oauth/token (``client_credentials``; empty: introspection only) and
+    # the scopes the client may ask for there, both space-separated.
+    Column("grant_types", String(64), nullable=False, server_default=""),
+    Column("scopes", String(1024), nullable=True),
 )
 
 # Password-reset tokens, stored only as the SHA-256 of the token mailed to the user (see
@@ -354,6 +361,7 @@ mfa_challenges = Table(
     # A provider sign-in waiting for its second factor: {"idp", "identity_id", "idp_sid"}, so
     # the session it completes belongs to the provider session (back-channel logout).
     Column("federation", JSON, nullable=True),
+    Column("scopes", String(1024), nullable=True),  # what the sign-in asked to be limited to
     Column("failures", Integer, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),

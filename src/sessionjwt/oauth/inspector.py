@@ -29,7 +29,7 @@ from sessionjwt.clock import Clock
 from sessionjwt.errors import AuthenticationError, InvalidToken, SessionNotFound
 from sessionjwt.principal import Principal
 from sessionjwt.sessions.liveness.cache import LivenessCache
-from sessionjwt.sessions.model import SessionRecord, UserState, liveness_error
+from sessionjwt.sessions.model import CLIENT_KIND, SessionRecord, UserState, liveness_error
 from sessionjwt.sessions.refresh import MAX_CHAIN_WALK
 from sessionjwt.sessions.revoke import Revoker, RevokeReason
 from sessionjwt.sessions.store import SessionStore
@@ -80,10 +80,9 @@ class TokenInspector:
         except AuthenticationError:
             return dict(INACTIVE)
         policy = self._codec.policy
-        return {
+        answer: dict[str, Any] = {
             "active": True,
             "client_id": claims.client_id,
-            "username": principal.email,
             "token_type": "Bearer",
             "exp": claims.exp,
             "iat": claims.iat,
@@ -93,7 +92,15 @@ class TokenInspector:
             "jti": claims.jti,
             "sid": claims.sid,
             "roles": list(principal.roles),  # as the session sees them now, not as minted
+            # Which credential: "session" (a sign-in) or "client" (the client-credentials
+            # grant), so a resource server restricts a client token even without scopes.
+            "credential": principal.credential,
         }
+        if principal.credential != CLIENT_KIND:  # a client token has no resource owner
+            answer["username"] = principal.email
+        if principal.scopes:
+            answer["scope"] = " ".join(principal.scopes)
+        return answer
 
     async def _introspect_refresh(self, token: str) -> dict[str, Any]:
         try:
@@ -121,6 +128,7 @@ class TokenInspector:
             "sub": user.id,
             "iss": policy.issuer,
             "sid": session.id,
+            **({"scope": session.scopes} if session.scopes else {}),
         }
 
     # -- RFC 7009 --------------------------------------------------------------------------

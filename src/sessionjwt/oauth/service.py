@@ -3,12 +3,13 @@ revocation. Revocation ends the session through the same Revoker as a logout."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sessionjwt.client import ClientInfo
 from sessionjwt.clock import Clock
-from sessionjwt.errors import InvalidClient
+from sessionjwt.errors import ClientNotFound, InvalidClient, InvalidClientScopes
+from sessionjwt.oauth.client_credentials import ClientCredentialsGrant, ClientToken
 from sessionjwt.oauth.clients import ClientRecord, ClientRegistry, NewClient
 from sessionjwt.oauth.inspector import TokenInspector
 from sessionjwt.principal import Principal
@@ -19,6 +20,7 @@ from sessionjwt.settings import Settings
 from sessionjwt.support.ratelimit import Throttle
 from sessionjwt.tokens.access import AccessTokenCodec
 from sessionjwt.tokens.refresh_token import SuccessorChain
+from sessionjwt.tokens.scopes import ScopeError, normalize_scopes
 
 
 class TokenEndpoints:
@@ -37,6 +39,12 @@ class TokenEndpoints:
         chain: Callable[[], SuccessorChain],
         ready: Callable[[], Awaitable[None]],
     ) -> None:
+        self._grant = ClientCredentialsGrant(
+            codec=codec,
+            store=store,
+            clock=clock,
+            ttl_seconds=int(settings.access_token_ttl.total_seconds()),
+        )
         self._settings = settings
         self._clock = clock
         self._clients = clients
@@ -49,19 +57,66 @@ class TokenEndpoints:
         self._chain = chain
         self._ready = ready
 
-    async def create_client(self, name: str, *, actor: str | None = None) -> NewClient:
-        """Register a resource server; the secret in the result is never retrievable again."""
+    async def create_client(
+        self,
+        name: str,
+        *,
+        actor: str | None = None,
+        client_credentials: bool = False,
+        scopes: Sequence[str] = (),
+    ) -> NewClient:
+        """Register a client; the secret in the result is never retrievable again.
+
+        By default it is a resource server (introspection only); with ``client_credentials``
+        it may also obtain its own tokens at ``/oauth/token``, limited to ``scopes``."""
+        try:
+            allowed = normalize_scopes(scopes)
+        except ScopeError as error:
+            raise InvalidClientScopes(str(error)) from error
         await self._ready()
-        return await self._clients.create(name, self._clock.now(), actor=actor)
+        return await self._clients.create(
+            name,
+            self._clock.now(),
+            actor=actor,
+            client_credentials=client_credentials,
+            scopes=allowed,
+        )
 
     async def list_clients(self, *, include_deleted: bool = False) -> list[ClientRecord]:
         await self._ready()
         return await self._clients.list(include_deleted=include_deleted)
 
     async def delete_client(self, client_id: str, *, actor: str | None = None) -> None:
-        """Refuse the client's credentials from its next call on (404 if no such client)."""
+        """Refuse the client's credentials from its next call on (404 if no such client),
+        and every token it obtained, on every instance, from the next request on.
+
+        The service account is disabled first, through the Revoker (store, local memory,
+        feed), then the client row is marked: a failure between the two leaves a client
+        whose tokens are already refused and whose retried delete completes."""
         await self._ready()
+        record = await self._clients.get(client_id)
+        if record is None or record.deleted_at is not None:
+            raise ClientNotFound()
+        if record.service:
+            await self._revoker.set_user_disabled(client_id, True, actor=actor)
         await self._clients.delete(client_id, self._clock.now(), actor=actor)
+
+    async def client_token(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        scope: str | None,
+        client: ClientInfo | None = None,
+    ) -> ClientToken:
+        """The client-credentials grant (RFC 6749 §4.4): 401 ``invalid_client``, 400
+        ``unauthorized_client`` or ``invalid_scope``, 429, 503."""
+        await self._ready()
+        client = client or ClientInfo()
+        if client.ip:
+            await self._throttle.hit(self._settings.token_rate_limit_ip, "token-ip", client.ip)
+        record = await self._clients.authenticate(client_id, client_secret)
+        return await self._grant.issue(record, scope, client)
 
     async def introspect(
         self, token: str, *, client_id: str, client_secret: str, client: ClientInfo | None = None

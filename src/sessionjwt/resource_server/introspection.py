@@ -113,7 +113,18 @@ class IntrospectionClient:
         username = answer.get("username", "")
         if type(username) is not str:
             raise _unusable("'username' is not a string")
-        return Principal(sub, username, tuple(roles), sid)
+        scope = answer.get("scope", "")
+        credential = answer.get("credential", "session")
+        if type(scope) is not str or type(credential) is not str:
+            raise _unusable("'scope' or 'credential' is not a string")
+        return Principal(
+            sub,
+            username,
+            tuple(roles),
+            sid,
+            credential=credential,
+            scopes=tuple(scope.split()),
+        )
 
 
 def _unusable(why: str) -> StoreUnavailable:

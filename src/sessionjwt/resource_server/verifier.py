@@ -18,7 +18,7 @@ import httpx
 from starlette.requests import HTTPConnection
 
 from sessionjwt.clock import Clock, SystemClock
-from sessionjwt.errors import InsufficientRole, TokenExpired, UnknownSigningKey
+from sessionjwt.errors import InsufficientRole, InsufficientScope, TokenExpired, UnknownSigningKey
 from sessionjwt.principal import Principal
 from sessionjwt.resource_server.config import ResourceServerConfig
 from sessionjwt.resource_server.introspection import IntrospectionClient
@@ -156,6 +156,21 @@ class ResourceServer:
             return principal
 
         return with_roles
+
+    def require_scopes(self, *scopes: str) -> Callable[[HTTPConnection], Awaitable[Principal]]:
+        """A dependency yielding the principal only if its token holds every scope (403
+        ``insufficient_scope`` with RFC 6750's ``WWW-Authenticate`` otherwise). Scopes are the
+        issuer's current answer: a session that asked for none is full-access; a service
+        client's token (client credentials) has exactly the scopes it was granted."""
+        required = tuple(scopes)
+
+        async def with_scopes(connection: HTTPConnection) -> Principal:
+            principal = await self.principal(connection)
+            if not principal.has_scopes(*required):
+                raise InsufficientScope(scopes=required)
+            return principal
+
+        return with_scopes
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -93,9 +93,29 @@ def keys_retire(kid: Annotated[str, typer.Argument(help="Key to retire now.")]) 
 @clients_app.command("create")
 def clients_create(
     name: Annotated[str, typer.Argument(help="Who this client is, for humans.")],
+    client_credentials: Annotated[
+        bool,
+        typer.Option(
+            "--client-credentials",
+            help="A service client: it may also obtain its own tokens at /oauth/token "
+            "(RFC 6749 §4.4).",
+        ),
+    ] = False,
+    scopes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scope",
+            help="A scope it may ask for (repeat the option); needs --client-credentials.",
+        ),
+    ] = None,
 ) -> None:
-    """Register a resource server; prints its id and secret. The secret is shown only now."""
-    created = run(lambda auth: auth.create_client(name, actor=CLI_ACTOR))
+    """Register a client (a resource server, or with --client-credentials a service client);
+    prints its id and secret. The secret is shown only now."""
+    created = run(
+        lambda auth: auth.create_client(
+            name, actor=CLI_ACTOR, client_credentials=client_credentials, scopes=scopes or ()
+        )
+    )
     # Plain lines on stdout, so a script can capture them; the warning goes to stderr.
     typer.echo(f"client_id: {created.record.client_id}")
     typer.echo(f"client_secret: {created.secret}")
@@ -113,11 +133,13 @@ def clients_list(
 ) -> None:
     """List registered clients (never their secrets)."""
     records = run(lambda auth: auth.list_clients(include_deleted=include_deleted))
-    table = Table("client id", "name", "created", "deleted")
+    table = Table("client id", "name", "grants", "scopes", "created", "deleted")
     for record in records:
         table.add_row(
             record.client_id,
             record.name,
+            " ".join(record.grant_types) or "introspection",
+            " ".join(record.scopes),
             when(record.created_at.timestamp()),
             when(record.deleted_at.timestamp()) if record.deleted_at else "",
         )
@@ -126,7 +148,8 @@ def clients_list(
 
 @clients_app.command("delete")
 def clients_delete(client_id: str) -> None:
-    """Delete a client: its credentials are refused from its next call on."""
+    """Delete a client: its credentials, and every token it obtained, are refused from the
+    next request on, on every instance."""
     run(lambda auth: auth.delete_client(client_id, actor=CLI_ACTOR))
     console.print(f"deleted client {client_id}")
 

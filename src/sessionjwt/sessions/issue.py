@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from sessionjwt.audit.trail import AuditEvent, AuditEventType
 from sessionjwt.client import ClientInfo
-from sessionjwt.sessions.model import SessionRecord
+from sessionjwt.sessions.model import CLIENT_KIND, SessionRecord
 from sessionjwt.sessions.store import SessionStore
 from sessionjwt.tokens.access import AccessTokenCodec
 from sessionjwt.tokens.refresh_token import (
@@ -20,6 +20,7 @@ from sessionjwt.tokens.refresh_token import (
     new_secret,
     new_session_id,
 )
+from sessionjwt.tokens.scopes import scope_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ class TokenPair:
     refresh_expires_in: int
     session_id: str
     token_type: str = "Bearer"  # noqa: S105 - the RFC 6750 scheme name, not a secret
+    scope: str | None = None  # the session's scopes, space-separated; None: full access
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +69,12 @@ class SessionIssuer:
         federation: Federation | None = None,
         amr: Sequence[str] | None = None,
         detail: dict[str, str] | None = None,
+        scopes: Sequence[str] = (),
     ) -> TokenPair:
         """``amr``: the RFC 8176 methods the sign-in proved, in order (default ``pwd``, or
         ``fed`` with ``federation``); ``mfa`` among them also stamps the session's
-        ``mfa_at``, so step-up starts fresh."""
+        ``mfa_at``, so step-up starts fresh. ``scopes``: what the client asked to be limited
+        to (none: full access); every token of the session carries them."""
         if amr is None:
             amr = ("fed",) if federation is not None else ("pwd",)
         secret = new_secret()
@@ -92,6 +96,7 @@ class SessionIssuer:
             refresh_rotated_at=None,
             amr=" ".join(amr),
             mfa_at=now if "mfa" in amr else None,
+            scopes=scope_text(scopes),
         )
         if federation is not None:
             session.idp = federation.idp
@@ -107,6 +112,7 @@ class SessionIssuer:
             detail={
                 **({"provider": federation.idp, **federation.detail} if federation else {}),
                 **({"amr": " ".join(amr)} if "mfa" in amr else {}),
+                **({"scope": session.scopes} if session.scopes else {}),
                 **(detail or {}),
             },
         )
@@ -126,6 +132,8 @@ class SessionIssuer:
             expires_at=session.expires_at,
             amr=session.methods,
             idp=session.idp,
+            scope=session.scope_values,
+            client_id=session.user_id if session.kind == CLIENT_KIND else None,
         )
         return TokenPair(
             access_token=access_token,
@@ -133,4 +141,5 @@ class SessionIssuer:
             refresh_token=format_refresh_token(session.id, secret),
             refresh_expires_in=max(0, int(session.expires_at - now)),
             session_id=session.id,
+            scope=session.scopes,
         )

@@ -11,6 +11,7 @@ from sessionjwt.errors import AccountDisabled, SessionExpired, SessionJWTError, 
 
 SESSION_KIND = "session"  # a sign-in: password, provider, passkey
 API_KEY_KIND = "api_key"  # a personal API key (docs/api-keys.md)
+CLIENT_KIND = "client"  # a service client's client-credentials grant (docs/service-clients.md)
 
 
 @dataclass(slots=True)
@@ -36,7 +37,7 @@ class SessionRecord:
     identity_id: str | None = None  # the linked identity it signed in with
     idp_sid: str | None = None  # the provider's session id, for its back-channel logout
     mfa_at: float | None = None  # when it last proved a second factor (sign-in or step-up)
-    kind: str = "session"  # SESSION_KIND or API_KEY_KIND
+    kind: str = "session"  # SESSION_KIND, API_KEY_KIND or CLIENT_KIND
     name: str | None = None  # an API key's name, chosen by its owner
     scopes: str | None = None  # space-separated (RFC 6749 §3.3); None: no restriction
     key_prefix: str | None = None  # an API key's first characters, for listings

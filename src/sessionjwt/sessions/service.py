@@ -4,7 +4,7 @@ before the call returns."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from sessionjwt.client import ClientInfo
 from sessionjwt.clock import Clock
@@ -45,12 +45,21 @@ class Sessions:
         self._ready = ready
 
     async def issue(
-        self, user_id: str, roles: tuple[str, ...], client: ClientInfo | None = None
+        self,
+        user_id: str,
+        roles: tuple[str, ...],
+        client: ClientInfo | None = None,
+        scopes: Sequence[str] = (),
     ) -> TokenPair:
-        """Start a new session for an authenticated user and mint its token pair."""
+        """Start a new session for an authenticated user and mint its token pair (limited to
+        ``scopes`` when the client asked for any)."""
         await self._ready()
         return await self._issuer.start(
-            user_id=user_id, roles=roles, client=client or ClientInfo(), now=self._clock.now()
+            user_id=user_id,
+            roles=roles,
+            client=client or ClientInfo(),
+            now=self._clock.now(),
+            scopes=scopes,
         )
 
     async def refresh(self, refresh_token: str, client: ClientInfo | None = None) -> TokenPair:

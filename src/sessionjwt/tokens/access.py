@@ -136,7 +136,12 @@ class AccessTokenCodec(AccessTokenVerifier):
         expires_at: float | None = None,
         amr: Sequence[str] = (),
         idp: str | None = None,
+        scope: Sequence[str] = (),
+        client_id: str | None = None,
     ) -> tuple[str, AccessClaims]:
+        """``scope``: the session's or client's scopes, sent as the RFC 9068 §2.2.3 ``scope``
+        claim when there are any; ``client_id``: the OAuth client the token was issued to
+        (default: this service's own first-party client)."""
         key = self._ring().active
         iat = int(now)
         exp = iat + self.policy.ttl_seconds
@@ -151,9 +156,10 @@ class AccessTokenCodec(AccessTokenVerifier):
             iat=iat,
             exp=exp,
             roles=tuple(roles),
-            client_id=self.policy.client_id,
+            client_id=client_id or self.policy.client_id,
             auth_time=int(auth_time) if auth_time is not None else None,
             kid=key.kid,
+            scope=tuple(scope),
         )
         payload: dict[str, object] = {
             "iss": claims.iss,
@@ -172,6 +178,8 @@ class AccessTokenCodec(AccessTokenVerifier):
             payload["amr"] = list(amr)  # RFC 8176, e.g. ["pwd"] or ["fed"]
         if idp is not None:
             payload["idp"] = idp
+        if claims.scope:
+            payload["scope"] = " ".join(claims.scope)
         token = key.jws.encode(
             json.dumps(payload, separators=(",", ":")).encode(),
             key.signing_key,

@@ -15,6 +15,7 @@ from sessionjwt.errors import InvalidToken, TokenExpired
 
 MAX_NUMERIC_DATE = 2**41  # year ~71700; anything larger is an attack, not a date
 MAX_ID_LENGTH = 128
+MAX_SCOPE_TEXT = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ class AccessClaims:
     client_id: str
     auth_time: int | None
     kid: str
+    scope: tuple[str, ...] = ()  # RFC 9068 §2.2.3, from the space-separated ``scope`` claim
 
 
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -117,6 +119,9 @@ def parse_access_claims(
     client_id = payload.get("client_id", "")
     if type(client_id) is not str:
         raise InvalidToken("claim 'client_id' must be a string")
+    scope = payload.get("scope", "")
+    if type(scope) is not str or len(scope) > MAX_SCOPE_TEXT:
+        raise InvalidToken("claim 'scope' must be a space-separated string")
 
     claims = AccessClaims(
         iss=issuer,
@@ -130,6 +135,7 @@ def parse_access_claims(
         client_id=client_id,
         auth_time=auth_time,
         kid=kid,
+        scope=tuple(scope.split()),
     )
     if iat > now + leeway:
         raise InvalidToken("token was issued in the future")

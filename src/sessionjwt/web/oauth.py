@@ -1,6 +1,7 @@
-"""``POST /oauth/introspect`` (RFC 7662) and ``POST /oauth/revoke`` (RFC 7009).
+"""``POST /oauth/token`` (RFC 6749 §4.4 client credentials, §6 refresh), ``POST
+/oauth/introspect`` (RFC 7662) and ``POST /oauth/revoke`` (RFC 7009).
 
-Both take ``application/x-www-form-urlencoded`` bodies and answer errors in the RFC 6749 §5.2
+All take ``application/x-www-form-urlencoded`` bodies and answer errors in the RFC 6749 §5.2
 shape ``{"error": code, "error_description": text}``, not the ``{"error", "message"}`` of
 ``/auth``: OAuth client libraries parse that shape. Both are :func:`public` as far as the
 bearer guard goes, because they authenticate *clients* themselves (HTTP Basic, i.e.
@@ -23,14 +24,17 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from sessionjwt.errors import (
+    AuthenticationError,
     InvalidClient,
+    InvalidGrant,
     InvalidRequest,
     RateLimited,
     SessionJWTError,
+    UnsupportedGrantType,
 )
 from sessionjwt.web.binding import web_of
 from sessionjwt.web.public import public
-from sessionjwt.web.well_known import INTROSPECTION_PATH, REVOCATION_PATH
+from sessionjwt.web.well_known import INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH
 
 if TYPE_CHECKING:
     from sessionjwt.core import AuthCore
@@ -38,7 +42,17 @@ if TYPE_CHECKING:
 FORM_TYPE = "application/x-www-form-urlencoded"
 FORM_HEADROOM = 4096  # room for the other parameters around a token of the largest size
 MAX_FIELDS = 16
-KNOWN_PARAMETERS = frozenset({"token", "token_type_hint", "client_id", "client_secret"})
+KNOWN_PARAMETERS = frozenset(
+    {
+        "token",
+        "token_type_hint",
+        "client_id",
+        "client_secret",
+        "grant_type",
+        "scope",
+        "refresh_token",
+    }
+)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 BASIC_CHALLENGE = 'Basic realm="sessionjwt", charset="UTF-8"'
 
@@ -185,10 +199,114 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {**_OAUTH_ERROR, "description": meaning[status]} for status in statuses}
 
 
+_TOKEN_FORM: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "grant_type=client_credentials (client credentials in Basic or the "
+        "body) with an optional scope, or grant_type=refresh_token with refresh_token.",
+        "content": {
+            FORM_TYPE: {
+                "schema": {
+                    "type": "object",
+                    "required": ["grant_type"],
+                    "properties": {
+                        "grant_type": {
+                            "type": "string",
+                            "enum": ["client_credentials", "refresh_token"],
+                        },
+                        "scope": {"type": "string"},
+                        "refresh_token": {"type": "string"},
+                        "client_id": {"type": "string"},
+                        "client_secret": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+_TOKEN_ERRORS = {
+    400: {
+        **_OAUTH_ERROR,
+        "description": "invalid_request, unsupported_grant_type, unauthorized_client (not "
+        "registered for client credentials), invalid_scope, invalid_grant (refresh token "
+        "unknown, expired, revoked or reused).",
+    },
+    **_errors(401, 429, 503),
+}
+
+
+async def token_answer(auth: AuthCore, request: Request, form: dict[str, str]) -> dict[str, Any]:
+    """The RFC 6749 §5.1 body for one grant; raises the §5.2 refusal."""
+    client = web_of(auth).dependencies.client(request)
+    grant_type = required(form, "grant_type")
+    credentials = client_credentials(request, form)
+    if grant_type == "client_credentials":
+        if credentials is None:
+            raise InvalidClient("Client authentication is required.")
+        issued = await auth.client_token(
+            client_id=credentials[0],
+            client_secret=credentials[1],
+            scope=form.get("scope"),
+            client=client,
+        )
+        answer: dict[str, Any] = {
+            "access_token": issued.access_token,
+            "token_type": issued.token_type,
+            "expires_in": issued.expires_in,
+        }
+        if issued.scope:
+            answer["scope"] = " ".join(issued.scope)
+        return answer
+    if grant_type == "refresh_token":
+        # The first-party public client (auth "none"): a secret, or another client's id,
+        # has no business here.
+        named = credentials[0] if credentials else form.get("client_id")
+        if credentials is not None or named not in (None, auth.settings.client_id):
+            raise InvalidClient("The refresh grant is for this service's own public client.")
+        if "scope" in form:
+            raise InvalidRequest("A refresh keeps the session's scopes; omit scope.")
+        try:
+            pair = await auth.refresh(required(form, "refresh_token"), client)
+        except AuthenticationError as error:
+            raise InvalidGrant(error.message) from error
+        answer = {
+            "access_token": pair.access_token,
+            "token_type": pair.token_type,
+            "expires_in": pair.expires_in,
+            "refresh_token": pair.refresh_token,
+        }
+        if pair.scope:
+            answer["scope"] = pair.scope
+        return answer
+    raise UnsupportedGrantType()
+
+
 def build_oauth_router(auth: AuthCore) -> APIRouter:
     router = APIRouter(tags=["oauth"])
     deps = web_of(auth).dependencies
     max_bytes = auth.settings.max_token_bytes + FORM_HEADROOM
+
+    @router.post(
+        TOKEN_PATH,
+        summary="Token endpoint: client credentials (RFC 6749 §4.4) and refresh (§6)",
+        response_model=None,
+        openapi_extra=_TOKEN_FORM,
+        responses={
+            200: {
+                "description": "access_token, token_type, expires_in, scope; a refresh "
+                "also returns the rotated refresh_token."
+            },
+            **_TOKEN_ERRORS,
+        },
+    )
+    @public
+    async def token(request: Request) -> Response:
+        try:
+            answer = await token_answer(auth, request, await read_form(request, max_bytes))
+        except SessionJWTError as error:
+            return oauth_error_response(error)
+        return JSONResponse(answer, headers=NO_STORE)
 
     @router.post(
         INTROSPECTION_PATH,

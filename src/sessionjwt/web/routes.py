@@ -98,7 +98,7 @@ def build_router(auth: "AuthCore", *, registration: bool = True) -> APIRouter:
         """The password → a token pair; or, for an account with a second factor, 200
         ``{"mfa_required": true, "mfa_token", "methods"}`` and no session (docs/mfa.md)."""
         response.headers["Cache-Control"] = "no-store"
-        result = await auth.sign_in(body.email, body.password, client)
+        result = await auth.sign_in(body.email, body.password, client, scope=body.scope)
         if isinstance(result, PendingSignIn):
             return MfaRequiredOut.of(result)
         return TokenPairOut.of(result)

@@ -32,6 +32,12 @@ class RegisterRequest(_Body):
 class LoginRequest(_Body):
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=4096)
+    scope: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Limit the session to these space-separated scopes (RFC 6749 §3.3); its "
+        "tokens carry them as the `scope` claim. Omitted: a full-access session.",
+    )
 
 
 class RefreshRequest(_Body):
@@ -128,6 +134,7 @@ class TokenPairOut(BaseModel):
     refresh_token: str
     refresh_expires_in: int
     session_id: str
+    scope: str | None = None  # RFC 6749 §5.1: the session's scopes, when it asked for some
 
     @classmethod
     def of(cls, pair: TokenPair) -> "TokenPairOut":
@@ -138,6 +145,7 @@ class TokenPairOut(BaseModel):
             refresh_token=pair.refresh_token,
             refresh_expires_in=pair.refresh_expires_in,
             session_id=pair.session_id,
+            scope=pair.scope,
         )
 
 

@@ -16,9 +16,9 @@ from typing import TypeVar
 
 from starlette.requests import Request
 
-from sessionjwt.apikeys.service import ACCOUNT_SCOPE
 from sessionjwt.errors import InsufficientScope
 from sessionjwt.principal import Principal
+from sessionjwt.tokens.scopes import ACCOUNT_SCOPE
 from sessionjwt.web.credentials import current_principal
 from sessionjwt.web.public import is_public
 

@@ -23,6 +23,7 @@ JWKS_PATH = "/.well-known/jwks.json"
 METADATA_PATH = "/.well-known/oauth-authorization-server"
 INTROSPECTION_PATH = "/oauth/introspect"
 REVOCATION_PATH = "/oauth/revoke"
+TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path
 
 
 # The OpenAPI description of the JWKS response, under the media type it is really served as.
@@ -45,6 +46,7 @@ def authorization_server_metadata(auth: AuthCore) -> dict[str, Any]:
     return {
         "issuer": issuer,
         "jwks_uri": base + JWKS_PATH,
+        "token_endpoint": base + TOKEN_PATH,
         "introspection_endpoint": base + INTROSPECTION_PATH,
         "revocation_endpoint": base + REVOCATION_PATH,
         "introspection_endpoint_auth_methods_supported": [
@@ -56,8 +58,14 @@ def authorization_server_metadata(auth: AuthCore) -> dict[str, Any]:
             "client_secret_basic",
             "client_secret_post",
         ],
-        "token_endpoint_auth_methods_supported": ["none"],
-        "grant_types_supported": ["refresh_token"],
+        # "none": the refresh grant of this service's own public client; the secrets: the
+        # client-credentials grant of registered service clients.
+        "token_endpoint_auth_methods_supported": [
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        "grant_types_supported": ["client_credentials", "refresh_token"],
         "response_types_supported": [],
         "access_token_signing_alg_values_supported": algorithms,
     }

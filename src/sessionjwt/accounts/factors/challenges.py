@@ -40,6 +40,7 @@ class Challenge:
     failures: int
     expires_at: float
     federation: Federation | None = None  # a provider sign-in's provider session
+    scopes: tuple[str, ...] = ()  # what a sign-in asked to be limited to (RFC 6749 §3.3)
 
 
 class MfaChallenges:
@@ -57,6 +58,7 @@ class MfaChallenges:
         amr: Sequence[str] = (),
         challenge: str | None = None,
         federation: Federation | None = None,
+        scopes: Sequence[str] = (),
     ) -> str:
         """A new ceremony; the token for the client (only its digest is kept)."""
         token, token_hash = new_token()
@@ -81,6 +83,7 @@ class MfaChallenges:
                         "identity_id": federation.identity_id,
                         "idp_sid": federation.idp_sid,
                     },
+                    scopes=" ".join(scopes) or None,
                     created_at=to_datetime(now),
                     expires_at=to_datetime(now + ttl),
                 )
@@ -180,6 +183,7 @@ def _challenge(row: object) -> Challenge:
         failures=int(values["failures"]),
         expires_at=to_seconds(values["expires_at"]),
         federation=_federation(values["federation"]),
+        scopes=tuple(str(values["scopes"] or "").split()),
     )
 
 

@@ -372,6 +372,7 @@ class Passkeys:
             amr=(*pending.amr, verified.key_method, ceremonies.MFA),
             federation=pending.federation,
             detail={"passkey_id": passkey.id},
+            scopes=pending.scopes,
         )
 
     # -- step-up on a live session ------------------------------------------------------------

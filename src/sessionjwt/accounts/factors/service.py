@@ -138,9 +138,11 @@ class SecondFactors:
         amr: Sequence[str],
         client: ClientInfo,
         federation: Federation | None = None,
+        scopes: Sequence[str] = (),
     ) -> PendingSignIn | None:
         """None: the first factor is enough, issue the session. Else the pending sign-in
-        (for a provider sign-in, ``federation`` rides along to the session it completes)."""
+        (for a provider sign-in, ``federation`` rides along to the session it completes; so
+        do the ``scopes`` a sign-in asked for)."""
         summary = await self.store.summary(user.id)
         must_enrol = not summary.any and self.required_for(user.roles)
         if not summary.any and not must_enrol:
@@ -148,7 +150,13 @@ class SecondFactors:
         now = self._clock.now()
         ttl = self._settings.mfa_token_ttl.total_seconds()
         token = await self.challenges.open(
-            Purpose.SIGN_IN, now=now, ttl=ttl, user_id=user.id, amr=amr, federation=federation
+            Purpose.SIGN_IN,
+            now=now,
+            ttl=ttl,
+            user_id=user.id,
+            amr=amr,
+            federation=federation,
+            scopes=scopes,
         )
         await self._audit.record(
             self._event(
@@ -229,6 +237,7 @@ class SecondFactors:
             now=now,
             amr=(*challenge.amr, *OTP_METHODS),
             federation=challenge.federation,
+            scopes=challenge.scopes,
         )
         return CompletedSignIn(pair, fresh_codes)
 
