@@ -1,4 +1,5 @@
-"""The operator's HTTP face for the key ring, the audit trail and second-factor resets, for
+"""The operator's HTTP face for the key ring, the audit trail, second-factor resets and users'
+API keys, for
 the admin role (and, under ``SESSIONJWT_MFA_REQUIRED_ROLES``, a second-factor session).
 
 The same operations as ``sessionjwt keys``: useful when no shell reaches the database, and
@@ -15,9 +16,11 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, ConfigDict
 
 from sessionjwt.audit.query import MAX_LIMIT, AuditFilter, AuditPage
+from sessionjwt.client import ClientInfo
 from sessionjwt.errors import UserNotFound
 from sessionjwt.keys.store import KeyInfo, Rotation
 from sessionjwt.principal import Principal
+from sessionjwt.web.api_keys import ApiKeyOut, listed_keys
 from sessionjwt.web.binding import web_of
 from sessionjwt.web.schemas import ErrorOut
 from sessionjwt.web.scopes import account_gate
@@ -104,6 +107,26 @@ def build_admin_router(auth: "AuthCore") -> APIRouter:
             totp=removed.totp,
             passkeys=removed.passkeys,
             recovery_codes=removed.recovery_codes_left,
+        )
+
+    @router.get("/users/{user_id}/api-keys")
+    async def list_user_api_keys(user_id: str, _: Admin) -> list[ApiKeyOut]:
+        """The user's live personal API keys (never a key or its hash); 404 ``user_not_found``."""
+        if await auth.users.get(user_id) is None:
+            raise UserNotFound()
+        return await listed_keys(auth, user_id)
+
+    @router.delete("/users/{user_id}/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+    async def delete_user_api_key(
+        user_id: str,
+        key_id: str,
+        principal: Admin,
+        client: Annotated[ClientInfo, Depends(web_of(auth).dependencies.client)],
+    ) -> None:
+        """Revoke one of the user's keys through the Revoker (refused by every instance on
+        its next request); audited with the administrator as actor. 404 ``api_key_not_found``."""
+        await auth.delete_api_key(
+            key_id, user_id=user_id, actor=f"user:{principal.user_id}", client=client
         )
 
     return router

@@ -81,6 +81,21 @@ class ApiKeyOut(BaseModel):
         )
 
 
+def last_used(auth: "AuthCore", record: SessionRecord) -> float:
+    """The key's last use: the stored last-seen, or this process's newer one not flushed yet."""
+    cached = auth.cache.sessions.get(record.id)
+    seen = record.last_seen_at
+    return max(seen, cached.session.last_seen_at) if cached is not None else seen
+
+
+async def listed_keys(auth: "AuthCore", user_id: str) -> list[ApiKeyOut]:
+    """A user's live keys as the API shows them (never a key or its hash)."""
+    return [
+        ApiKeyOut.of(record, last_used(auth, record))
+        for record in await auth.list_api_keys(user_id)
+    ]
+
+
 def build_api_keys_router(auth: "AuthCore") -> APIRouter:
     deps = web_of(auth).dependencies
     router = APIRouter(tags=["API keys"])
@@ -126,15 +141,7 @@ def build_api_keys_router(auth: "AuthCore") -> APIRouter:
 
     @router.get("/api-keys")
     async def list_api_keys(principal: CurrentPrincipal) -> list[ApiKeyOut]:
-        records = await auth.list_api_keys(principal.user_id)
-        out = []
-        for record in records:
-            cached = auth.cache.sessions.get(record.id)  # a use not flushed yet
-            seen = record.last_seen_at
-            if cached is not None:
-                seen = max(seen, cached.session.last_seen_at)
-            out.append(ApiKeyOut.of(record, seen))
-        return out
+        return await listed_keys(auth, principal.user_id)
 
     @router.delete(
         "/api-keys/{key_id}",

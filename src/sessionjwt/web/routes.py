@@ -90,7 +90,13 @@ def build_router(auth: "AuthCore", *, registration: bool = True) -> APIRouter:
             user = await auth.register(body.email, body.password, client=client)
             return UserOut(id=user.id, email=user.email)
 
-    @router.post("/login", responses={403: {"model": ErrorOut}})
+    @router.post(
+        "/login",
+        responses={
+            400: {"model": ErrorOut, "description": "`invalid_scope`: a malformed `scope`."},
+            403: {"model": ErrorOut},
+        },
+    )
     @public
     async def login(
         body: LoginRequest, client: Client, response: Response

@@ -5,7 +5,14 @@ Unknown fields are refused (``extra="forbid"``), so a typo is an error, not a si
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from sessionjwt.accounts.factors.service import PendingSignIn, TotpEnrolment
 from sessionjwt.sessions.issue import TokenPair
@@ -147,6 +154,15 @@ class TokenPairOut(BaseModel):
             session_id=pair.session_id,
             scope=pair.scope,
         )
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_scope(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A full-access session sends no ``scope`` key rather than ``null`` (RFC 6749 §5.1
+        leaves it out when nothing narrowed the grant)."""
+        body: dict[str, Any] = handler(self)
+        if body.get("scope") is None:
+            body.pop("scope", None)
+        return body
 
 
 class MfaRequiredOut(BaseModel):

@@ -18,6 +18,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from sessionjwt.web.pages.account import add_account_routes
 from sessionjwt.web.pages.admin import add_admin_routes
+from sessionjwt.web.pages.api_keys import add_api_key_routes
 from sessionjwt.web.pages.connected import add_connected_routes
 from sessionjwt.web.pages.devices import add_device_routes
 from sessionjwt.web.pages.headers import apply_security_headers
@@ -50,6 +51,7 @@ def build_pages_router(auth: AuthCore) -> APIRouter:
     add_passkey_routes(router, pages)
     router.include_router(build_passkey_script_router(pages))  # JSON for passkeys.js
     add_connected_routes(router, pages)
+    add_api_key_routes(router, pages)
     add_verification_page_routes(router, pages)
     add_admin_routes(router, pages)
     return router
@@ -68,5 +70,5 @@ class _StaticWithHeaders(StaticFiles):
 
 
 def mount_static(app: FastAPI, path: str = STATIC_PATH) -> None:
-    """Serve ``pages.css`` and ``reset.js``; public, since the sign-in page needs them."""
+    """Serve ``pages.css`` and the scripts; public, since the sign-in page needs them."""
     app.mount(path, public(_StaticWithHeaders(directory=STATIC_DIRECTORY)), name="sessionjwt")

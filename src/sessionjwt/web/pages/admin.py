@@ -17,6 +17,7 @@ from sessionjwt.audit.query import AuditFilter
 from sessionjwt.errors import InsufficientRole, MfaRequired, UserNotFound
 from sessionjwt.principal import Principal
 from sessionjwt.sessions.revoke import RevokeReason
+from sessionjwt.web.api_keys import listed_keys
 from sessionjwt.web.binding import web_of
 from sessionjwt.web.pages.devices import devices_of, provider_titles
 from sessionjwt.web.pages.events import event_rows
@@ -34,6 +35,7 @@ DONE_NOTICES = {
     "revoked": "Session revoked.",
     "disabled": "Account disabled. Its sessions have ended.",
     "enabled": "Account enabled.",
+    "key_revoked": "API key revoked: it is refused from its next request.",
     "mfa_reset": "Two-step sign-in was reset: every second factor and recovery code was "
     "removed, and the user's sessions have ended.",
 }
@@ -99,6 +101,7 @@ def add_admin_routes(router: APIRouter, pages: Pages) -> None:
         records = await auth.list_sessions(user.id)
         audit = await auth.audit_events(AuditFilter(user=user.id, limit=AUDIT_LIMIT))
         factors = await auth.factors.summary(user.id)
+        keys = await listed_keys(auth, user.id)
         return pages.renderer.page(
             request,
             "manage/user.html",
@@ -110,6 +113,7 @@ def add_admin_routes(router: APIRouter, pages: Pages) -> None:
             devices=devices_of(records, None, provider_titles(pages)),
             events=event_rows(audit.events),
             factors=factors,
+            keys=keys,
         )
 
     @router.post(MANAGE_PATH + "/{user_id}/sessions/{session_id}/revoke")
@@ -128,6 +132,19 @@ def add_admin_routes(router: APIRouter, pages: Pages) -> None:
             client=pages.client(request),
         )
         return see_other(back + "?done=revoked")
+
+    @router.post(MANAGE_PATH + "/{user_id}/api-keys/{key_id}/revoke")
+    async def revoke_key(
+        request: Request, user_id: str, key_id: str, principal: Admin, csrf_token: Csrf = ""
+    ) -> Response:
+        pages.check_form(request, csrf_token)
+        back = user_path(user_id)
+        if (detour := await pages.fresh_or_reauth(principal, back)) is not None:
+            return detour
+        await auth.delete_api_key(
+            key_id, user_id=user_id, actor=principal.user_id, client=pages.client(request)
+        )
+        return see_other(back + "?done=key_revoked")
 
     async def set_disabled(
         request: Request, user_id: str, principal: Principal, csrf_token: str, disabled: bool
