@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -48,13 +49,19 @@ class ReadinessProbe:
         self._redis: Redis | None = None
 
     async def probe(self) -> Readiness:
-        checks = {"database": await self._database_state()}
+        """Every check at once, so the whole probe is bounded by ``timeout``."""
+        states: dict[str, Awaitable[str]] = {"database": self._database_state()}
         if self._redis_url:
-            checks["redis"] = await self._redis_state(self._redis_url)
-        healthy = getattr(self._feed, "healthy", None)  # only the Redis feed can go stale
-        if healthy is not None:
-            checks["feed"] = "ok" if healthy else "stale: no heartbeat heard recently"
-        return Readiness(checks)
+            states["redis"] = self._redis_state(self._redis_url)
+        healthy_within = getattr(self._feed, "healthy_within", None)  # only Redis goes stale
+        if healthy_within is not None:
+            states["feed"] = self._feed_state(healthy_within)
+        answers = await asyncio.gather(*states.values())
+        return Readiness(dict(zip(states, answers, strict=True)))
+
+    async def _feed_state(self, healthy_within: Callable[[float], Awaitable[bool]]) -> str:
+        healthy = await healthy_within(self._timeout)
+        return "ok" if healthy else "stale: no heartbeat heard recently"
 
     async def _database_state(self) -> str:
         try:

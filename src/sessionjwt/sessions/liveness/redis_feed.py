@@ -178,6 +178,18 @@ class RedisFeed:
         than this (a stalled event loop) suspends trust without making the instance unready."""
         return not self._closing and time.monotonic() - self._heard_at <= self._silence_limit
 
+    async def healthy_within(self, seconds: float) -> bool:
+        """``healthy``, or becomes so within ``seconds``. A stall of this process (a busy
+        loop, a paused VM) delays the probe and our own heartbeat alike; once the loop runs
+        again the overdue heartbeat is heard at once, so only a silence that outlasts the
+        wait is reported."""
+        deadline = time.monotonic() + seconds
+        while not self.healthy:
+            if self._closing or time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(self._heartbeat)
+        return True
+
     # -- announcing ------------------------------------------------------------------------
 
     async def announce(self, change: Invalidation) -> None:
