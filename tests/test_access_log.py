@@ -171,6 +171,7 @@ def test_serve_flag_reaches_the_workers_and_uvicorn_logs_nothing(
     for name in ("SESSIONJWT_ACCESS_LOG", "SESSIONJWT_WORKERS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SESSIONJWT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SESSIONJWT_ISSUER", "http://127.0.0.1:8000")
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda target, **kw: calls.append({"app": target, **kw}))
     monkeypatch.setattr(signal, "signal", lambda *_: None)  # keep pytest's own handlers
@@ -190,6 +191,7 @@ def test_serve_takes_the_worker_count_from_the_environment(
     import uvicorn
 
     monkeypatch.setenv("SESSIONJWT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SESSIONJWT_ISSUER", "http://127.0.0.1:8000")
     monkeypatch.setenv("SESSIONJWT_WORKERS", "2")
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda target, **kw: calls.append(kw))

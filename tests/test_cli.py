@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import subprocess
 import sys
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -53,6 +55,11 @@ async def cli(
     return await asyncio.to_thread(partial(run_cli, settings, *args, answer=answer))
 
 
+def json_lines(result: subprocess.CompletedProcess[str]) -> list[dict[str, object]]:
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
 async def test_cli_revoke_is_refused_by_a_running_service_on_its_next_check(
     auth: SessionJWT, settings: Settings
 ) -> None:
@@ -60,17 +67,37 @@ async def test_cli_revoke_is_refused_by_a_running_service_on_its_next_check(
     pair = await auth.login("alice@example.com", PASSWORD)
     await auth.check(pair.access_token)  # warm: the service now answers from memory
 
-    result = await cli(
-        settings, "sessions", "revoke", "--user", "alice@example.com", pair.session_id
-    )
+    result = await cli(settings, "sessions", "revoke", pair.session_id)  # the id is enough
     assert result.returncode == 0, result.stderr
     assert f"revoked session {pair.session_id}" in result.stdout
 
     with pytest.raises(SessionRevoked):
         await auth.check(pair.access_token)
+    again = await cli(settings, "sessions", "revoke", pair.session_id)
+    assert again.returncode == 0, again.stderr
+    assert "already revoked; nothing changed" in again.stdout
 
 
-async def test_cli_revoke_all_and_disable_reach_the_running_service(
+async def test_cli_revoke_by_id_refuses_an_unknown_id_or_another_accounts_session(
+    auth: SessionJWT, settings: Settings
+) -> None:
+    await auth.register("alice@example.com", PASSWORD)
+    await auth.register("mallory@example.com", PASSWORD)
+    pair = await auth.login("alice@example.com", PASSWORD)
+
+    unknown = await cli(settings, "sessions", "revoke", "no-such-session")
+    assert unknown.returncode == 1
+    assert "session_not_found" in unknown.stderr
+    # With --user the id must be that account's: a typo in the id cannot end someone else's.
+    mismatch = await cli(
+        settings, "sessions", "revoke", pair.session_id, "--user", "mallory@example.com"
+    )
+    assert mismatch.returncode == 1
+    assert "session_not_found" in mismatch.stderr
+    await auth.check(pair.access_token)
+
+
+async def test_cli_revoke_all_and_disable_reach_the_running_service_and_say_how_many(
     auth: SessionJWT, settings: Settings
 ) -> None:
     await auth.register("bob@example.com", PASSWORD)
@@ -81,6 +108,7 @@ async def test_cli_revoke_all_and_disable_reach_the_running_service(
 
     result = await cli(settings, "sessions", "revoke", "--user", "bob@example.com", "--all")
     assert result.returncode == 0, result.stderr
+    assert "revoked 2 live sessions of bob@example.com" in result.stdout
     for pair in (phone, laptop):
         with pytest.raises(SessionRevoked):
             await auth.check(pair.access_token)
@@ -89,11 +117,12 @@ async def test_cli_revoke_all_and_disable_reach_the_running_service(
     await auth.check(fresh.access_token)
     result = await cli(settings, "users", "disable", "bob@example.com")
     assert result.returncode == 0, result.stderr
+    assert "its 1 live session and 0 API keys are refused" in result.stdout
     with pytest.raises(AccountDisabled):
         await auth.check(fresh.access_token)
 
 
-async def test_cli_creates_and_lists_users_and_sessions(
+async def test_cli_creates_a_user_from_stdin_and_lists_users_and_sessions_as_json(
     auth: SessionJWT, settings: Settings
 ) -> None:
     created = await cli(
@@ -101,10 +130,10 @@ async def test_cli_creates_and_lists_users_and_sessions(
         "users",
         "create",
         "carol@example.com",
-        "--password",
-        PASSWORD,
+        "--password-stdin",
         "--role",
         "admin",
+        answer=PASSWORD + "\n",
     )
     assert created.returncode == 0, created.stderr
     assert "created carol@example.com" in created.stdout
@@ -112,11 +141,54 @@ async def test_cli_creates_and_lists_users_and_sessions(
     listed = await cli(settings, "users", "list")
     assert "carol@example.com" in listed.stdout
     assert "admin" in listed.stdout
+    [carol] = json_lines(await cli(settings, "users", "list", "--json"))
+    assert carol["email"] == "carol@example.com" and carol["roles"] == ["admin"]
+    assert carol["disabled_at"] is None
+    assert datetime.fromisoformat(str(carol["created_at"])).tzinfo is not None
 
-    pair = await auth.login("carol@example.com", PASSWORD)
+    pair = await auth.login("carol@example.com", PASSWORD)  # the piped password is hers
     sessions = await cli(settings, "sessions", "list", "--user", "carol@example.com")
     assert sessions.returncode == 0, sessions.stderr
     assert pair.session_id in sessions.stdout
+    rows = json_lines(
+        await cli(settings, "sessions", "list", "--user", "carol@example.com", "--json")
+    )
+    assert [row["id"] for row in rows] == [pair.session_id]
+
+
+async def test_cli_keeps_passwords_off_the_command_line(settings: Settings) -> None:
+    # The old --password option put it in shell history and `ps`: it is gone.
+    argument = await cli(settings, "users", "create", "dan@example.com", "--password", PASSWORD)
+    assert argument.returncode == 2
+    assert "No such option" in argument.stderr
+    # Not on a terminal and no --password-stdin: refuse, never an echoing prompt.
+    piped = await cli(settings, "users", "create", "dan@example.com", answer=PASSWORD + "\n")
+    assert piped.returncode == 2
+    assert "--password-stdin" in piped.stderr
+    assert PASSWORD not in piped.stdout + piped.stderr
+    empty = await cli(settings, "users", "create", "dan@example.com", "--password-stdin", answer="")
+    assert empty.returncode == 2
+    assert "no password" in empty.stderr
+    listed = await cli(settings, "users", "list", "--json")
+    assert json_lines(listed) == []  # nothing was created
+
+
+async def test_every_listing_speaks_json(auth: SessionJWT, settings: Settings) -> None:
+    """Scripts read every listing as JSON Lines, not by scraping a table."""
+    await auth.register("erin@example.com", PASSWORD)
+    await auth.create_client("orders", actor="test")
+    keys = json_lines(await cli(settings, "keys", "list", "--json"))
+    assert {row["state"] for row in keys} >= {"active", "next"}
+    [client] = json_lines(await cli(settings, "clients", "list", "--json"))
+    assert client["name"] == "orders" and client["grants"] == ["introspection"]
+    assert (
+        json_lines(await cli(settings, "api-keys", "list", "--user", "erin@example.com", "--json"))
+        == []
+    )
+    status = json_lines(await cli(settings, "master-key", "status", "--json"))
+    assert status[0]["configured_as"] == "current"
+    assert isinstance(status[0]["rows"], int) and status[0]["rows"] >= 2  # active + next key
+    assert json_lines(await cli(settings, "providers", "list", "--json")) == []
 
 
 async def test_cli_reports_unknown_user_and_bad_arguments(settings: Settings) -> None:
@@ -127,6 +199,9 @@ async def test_cli_reports_unknown_user_and_bad_arguments(settings: Settings) ->
     both = await cli(settings, "sessions", "revoke", "--user", "ghost@example.com")
     assert both.returncode == 2
     assert "exactly one of SESSION_ID or --all" in both.stderr
+    everyone = await cli(settings, "sessions", "revoke", "--all")
+    assert everyone.returncode == 2
+    assert "--all needs --user" in everyone.stderr
 
 
 def test_migrate_creates_the_schema_and_serve_refuses_a_stale_one(tmp_path: Path) -> None:

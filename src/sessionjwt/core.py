@@ -304,6 +304,10 @@ class AuthCore:
     async def list_sessions(self, user_id: str) -> list[SessionRecord]:
         return await self.sessions.list_live(user_id)
 
+    async def session_owner(self, session_id: str) -> str | None:
+        """Whose session this is (None: no such session), for tools given only its id."""
+        return await self.sessions.owner_of(session_id)
+
     # -- personal API keys (docs/api-keys.md) ----------------------------------------------
 
     async def create_api_key(

@@ -201,11 +201,16 @@ class Cluster:
             for instance in self.instances
         ]
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """``sessionjwt ARGS`` as a separate process, configured exactly like the instances."""
         command = [sys.executable, "-m", "sessionjwt.server.cli", *args]
         return subprocess.run(
-            command, env=self.env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S
+            command,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=CLI_TIMEOUT_S,
+            input=stdin,
         )
 
     def logs(self) -> str:

@@ -125,7 +125,13 @@ def test_requests_flow_through_two_rotations_and_stop_at_the_emergency_one(
     a, b, c = cluster.clients
     admin_email, admin_password = unique_email("admin"), "admin-" + "x" * 20
     created = cluster.cli(
-        "users", "create", admin_email, "--role", "admin", "--password", admin_password
+        "users",
+        "create",
+        admin_email,
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin=admin_password + "\n",
     )
     assert created.returncode == 0, created.stderr
 

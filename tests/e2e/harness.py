@@ -134,7 +134,7 @@ class Service:
             self._log.flush()
         return self.log_path.read_text(errors="replace")
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """``sessionjwt ARGS`` against this service's data directory; must succeed."""
         result = subprocess.run(
             [str(SESSIONJWT), *args],
@@ -142,13 +142,14 @@ class Service:
             capture_output=True,
             text=True,
             timeout=CLI_TIMEOUT_S,
+            input=stdin,
         )
         assert result.returncode == 0, f"sessionjwt {args[:2]}: {result.stdout}{result.stderr}"
         return result
 
     def create_user(self, email: str, password: str, *roles: str) -> None:
         role_args = [arg for role in roles for arg in ("--role", role)]
-        self.cli("users", "create", email, "--password", password, *role_args)
+        self.cli("users", "create", email, "--password-stdin", *role_args, stdin=password + "\n")
 
     def stop(self) -> None:
         try:

@@ -4,6 +4,7 @@ sessions (disable, revoke one, revoke all)."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -13,55 +14,101 @@ from rich.text import Text
 
 from sessionjwt.accounts.factors.store import FactorSummary, PasskeyListing
 from sessionjwt.accounts.users import UserRecord
+from sessionjwt.errors import SessionNotFound
 from sessionjwt.facade import SessionJWT
-from sessionjwt.server.console import CLI_ACTOR, console, errors, run, when
+from sessionjwt.server.console import (
+    CLI_ACTOR,
+    AsJson,
+    console,
+    errors,
+    listing,
+    run,
+    stamp,
+    usage_error,
+    when,
+)
+from sessionjwt.sessions.model import SessionRecord
 from sessionjwt.sessions.revoke import RevokeReason
 
 users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 sessions_app = typer.Typer(help="Inspect and revoke sessions.", no_args_is_help=True)
 
 
+STDIN_HELP = (
+    "Read the password from the first line of stdin (for scripts: it stays out of the shell "
+    "history and the process list). Without it, the password is asked for on the terminal."
+)
+
+
 @users_app.command("create")
 def users_create(
     email: str,
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help=STDIN_HELP)] = False,
     role: Annotated[list[str] | None, typer.Option(help="Role to grant; repeatable.")] = None,
 ) -> None:
     """Create an account, its address counted as verified: an operator vouches for it."""
+    password = _read_password(from_stdin=password_stdin)
     user = run(
         lambda auth: auth.register(
             email, password, roles=role or (), actor=CLI_ACTOR, verified=True
         )
     )
-    console.print(f"created {user.email} ({user.id})")
+    console.print(Text(f"created {user.email} ({user.id})"))
+
+
+def _read_password(*, from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+        if not password:
+            usage_error("--password-stdin: stdin gave no password (an empty first line)")
+        return password
+    if not sys.stdin.isatty():
+        # typer would fall back to an echoing prompt; a script should say where it comes from.
+        usage_error("no terminal to ask for the password: pipe it in with --password-stdin")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
 @users_app.command("list")
-def users_list(limit: int = 100) -> None:
+def users_list(limit: int = 100, as_json: AsJson = False) -> None:
     """List accounts."""
     records = run(lambda auth: auth.users.list(limit=limit))
-    table = Table("id", "email", "roles", "created", "disabled")
-    for user in records:
-        table.add_row(
-            user.id,
-            user.email,
-            ",".join(user.roles),
-            when(user.created_at.timestamp()),
-            when(user.disabled_at.timestamp()) if user.disabled_at else "",
-        )
-    console.print(table)
+    columns = {
+        "id": "id",
+        "email": "email",
+        "roles": "roles",
+        "created_at": "created",
+        "disabled_at": "disabled",
+    }
+    rows = [
+        {
+            "id": user.id,
+            "email": user.email,
+            "roles": list(user.roles),
+            "created_at": user.created_at,
+            "disabled_at": user.disabled_at,
+        }
+        for user in records
+    ]
+    listing(columns, rows, as_json=as_json)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 @users_app.command("disable")
 def users_disable(email: str) -> None:
     """Disable an account: every one of its sessions is refused at once."""
 
-    async def work(auth: SessionJWT) -> None:
+    async def work(auth: SessionJWT) -> tuple[int, int]:
         user = await auth.users.require_by_email(email)
+        live = len(await auth.list_sessions(user.id)), len(await auth.list_api_keys(user.id))
         await auth.set_user_disabled(user.id, True, actor=CLI_ACTOR)
+        return live
 
-    run(work)
-    console.print(f"disabled {email}; all of its sessions are refused from now on")
+    sessions, keys = run(work)
+    ended = f"{_plural(sessions, 'live session')} and {_plural(keys, 'API key')}"
+    console.print(Text(f"disabled {email}; its {ended} are refused from now on"))
 
 
 @users_app.command("enable")
@@ -170,41 +217,76 @@ def users_mfa_reset(
 
 
 @sessions_app.command("list")
-def sessions_list(user: Annotated[str, typer.Option("--user", help="Account email.")]) -> None:
-    """List an account's live sessions."""
+def sessions_list(
+    user: Annotated[str, typer.Option("--user", help="Account email.")],
+    as_json: AsJson = False,
+) -> None:
+    """List an account's live sign-in sessions (its API keys: ``api-keys list``)."""
 
-    async def work(auth: SessionJWT) -> list[tuple[str, ...]]:
+    async def work(auth: SessionJWT) -> list[SessionRecord]:
         record = await auth.users.require_by_email(user)
-        return [
-            (s.id, when(s.created_at), when(s.last_seen_at), s.ip or "", s.user_agent or "")
-            for s in await auth.list_sessions(record.id)
-        ]
+        return await auth.list_sessions(record.id)
 
-    table = Table("session", "created", "last seen", "ip", "user agent")
-    for row in run(work):
-        table.add_row(*row)
-    console.print(table)
+    columns = {
+        "id": "session",
+        "created_at": "created",
+        "last_seen_at": "last seen",
+        "expires_at": "expires",
+        "ip": "ip",
+        "user_agent": "user agent",
+    }
+    rows = [
+        {
+            "id": s.id,
+            "created_at": stamp(s.created_at),
+            "last_seen_at": stamp(s.last_seen_at),
+            "expires_at": stamp(s.expires_at),
+            "ip": s.ip,
+            "user_agent": s.user_agent,
+        }
+        for s in run(work)
+    ]
+    listing(columns, rows, as_json=as_json)
 
 
 @sessions_app.command("revoke")
 def sessions_revoke(
-    user: Annotated[str, typer.Option("--user", help="Account email.")],
     session_id: Annotated[str | None, typer.Argument(help="Session to revoke.")] = None,
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="Account email: needed with --all; with an id, a check."),
+    ] = None,
     all_sessions: Annotated[bool, typer.Option("--all", help="Revoke every session.")] = False,
 ) -> None:
-    """Revoke one session, or --all of an account's sessions. Effective on the next request."""
+    """Revoke one session by its id, or --all of an account's sessions. Every instance
+    refuses them from the next request."""
     if all_sessions == (session_id is not None):
-        errors.print("give exactly one of SESSION_ID or --all")
-        raise typer.Exit(2)
+        usage_error("give exactly one of SESSION_ID or --all")
+    if all_sessions and user is None:
+        usage_error("--all needs --user EMAIL")
 
-    async def work(auth: SessionJWT) -> None:
-        record = await auth.users.require_by_email(user)
-        if session_id is None:
-            await auth.revoke_user_sessions(record.id, actor=CLI_ACTOR)
-        else:
-            await auth.revoke_session(
-                session_id, user_id=record.id, reason=RevokeReason.ADMIN_REVOKED, actor=CLI_ACTOR
-            )
+    async def everything(auth: SessionJWT, email: str) -> int:
+        record = await auth.users.require_by_email(email)
+        live = len(await auth.list_sessions(record.id))
+        await auth.revoke_user_sessions(record.id, actor=CLI_ACTOR)
+        return live
 
-    run(work)
-    console.print("revoked all sessions" if all_sessions else f"revoked session {session_id}")
+    async def one(auth: SessionJWT, sid: str) -> bool:
+        owner = (await auth.users.require_by_email(user)).id if user else None
+        if owner is None and (owner := await auth.session_owner(sid)) is None:
+            raise SessionNotFound()
+        return await auth.revoke_session(
+            sid, user_id=owner, reason=RevokeReason.ADMIN_REVOKED, actor=CLI_ACTOR
+        )
+
+    if session_id is None:
+        email = user or ""  # --all without --user was refused above
+        ended = run(lambda auth: everything(auth, email))
+        console.print(Text(f"revoked {_plural(ended, 'live session')} of {email}"))
+        return
+    changed = run(lambda auth: one(auth, session_id))
+    console.print(
+        f"revoked session {session_id}"
+        if changed
+        else f"session {session_id} was already revoked; nothing changed"
+    )

@@ -20,7 +20,8 @@ from sessionjwt.facade import SessionJWT
 from sessionjwt.keys.master import ENV_SOURCE_WARNING
 from sessionjwt.server.accounts_cli import sessions_app, users_app
 from sessionjwt.server.api_keys_cli import api_keys_app
-from sessionjwt.server.console import console, errors, run, when
+from sessionjwt.server.console import AsJson, console, errors, run, usage_error, when
+from sessionjwt.server.issuer import serving_issuer
 from sessionjwt.server.keys_cli import clients_app, keys_app, master_key_app
 from sessionjwt.server.providers_cli import providers_app
 from sessionjwt.settings import Settings
@@ -81,6 +82,18 @@ def serve(
         # the flag reaches them, and this process's own Settings(), this way.
         os.environ["SESSIONJWT_ACCESS_LOG"] = "true" if access_log else "false"
     settings = Settings()
+    try:
+        issuer, derived = serving_issuer(settings, host, port)
+    except ConfigurationError as error:
+        usage_error(f"[red]configuration error[/red]: {escape(str(error))}")
+    if derived:
+        # The workers read their settings from the environment: they get the same issuer.
+        os.environ["SESSIONJWT_ISSUER"] = issuer
+        settings = Settings()
+        errors.print(
+            f"issuer {escape(issuer)} (from the bind address; SESSIONJWT_ISSUER sets it)",
+            soft_wrap=True,
+        )
     if settings.master_key_source == "env":
         errors.print(f"[bold red]WARNING[/bold red] {ENV_SOURCE_WARNING}")
     try:
@@ -88,8 +101,7 @@ def serve(
         # signing key, and fail with one readable line on a stale schema or a bad key.
         asyncio.run(_preflight(SessionJWT(settings)))
     except ConfigurationError as error:
-        errors.print(f"[red]configuration error[/red]: {escape(str(error))}")
-        raise typer.Exit(2) from error
+        usage_error(f"[red]configuration error[/red]: {escape(str(error))}")
     # uvicorn re-raises the SIGTERM it handled once its graceful shutdown is done; a stop
     # that was asked for is a success, not a death by signal.
     signal.signal(signal.SIGTERM, _exit_after_sigterm)
@@ -116,7 +128,7 @@ def audit(
     since: Annotated[str | None, typer.Option(help="ISO 8601 or epoch seconds.")] = None,
     until: Annotated[str | None, typer.Option(help="ISO 8601 or epoch (exclusive).")] = None,
     limit: Annotated[int, typer.Option(min=1, max=MAX_LIMIT)] = 100,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """The audit trail, newest first: who did what to which session, from where."""
 

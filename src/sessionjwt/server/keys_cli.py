@@ -6,13 +6,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from sessionjwt.errors import ConfigurationError
 from sessionjwt.facade import SessionJWT
 from sessionjwt.keys.master import MasterKeys, generate_master_key
 from sessionjwt.keys.store import KeyInfo, Rotation
-from sessionjwt.server.console import CLI_ACTOR, console, errors, run, when
+from sessionjwt.server.console import CLI_ACTOR, AsJson, console, errors, listing, run, stamp
 
 keys_app = typer.Typer(help="Signing keys: list, rotate, retire.", no_args_is_help=True)
 clients_app = typer.Typer(
@@ -22,24 +21,34 @@ master_key_app = typer.Typer(help="Rotate the master key that wraps signing keys
 
 
 @keys_app.command("list")
-def keys_list() -> None:
+def keys_list(as_json: AsJson = False) -> None:
     """Every signing key and its state (next, active, retiring, retired)."""
 
     async def work(auth: SessionJWT) -> list[KeyInfo]:
         return await auth.list_keys()
 
-    table = Table("kid", "alg", "state", "created", "signing since", "stopped signing", "retired")
-    for key in run(work):
-        table.add_row(
-            key.kid,
-            key.alg,
-            key.state,
-            when(key.created_at),
-            when(key.activated_at),
-            when(key.deactivated_at),
-            when(key.retired_at),
-        )
-    console.print(table)
+    columns = {
+        "kid": "kid",
+        "alg": "alg",
+        "state": "state",
+        "created_at": "created",
+        "activated_at": "signing since",
+        "deactivated_at": "stopped signing",
+        "retired_at": "retired",
+    }
+    rows = [
+        {
+            "kid": key.kid,
+            "alg": key.alg,
+            "state": key.state,
+            "created_at": stamp(key.created_at),
+            "activated_at": stamp(key.activated_at),
+            "deactivated_at": stamp(key.deactivated_at),
+            "retired_at": stamp(key.retired_at),
+        }
+        for key in run(work)
+    ]
+    listing(columns, rows, as_json=as_json)
 
 
 @keys_app.command("rotate")
@@ -130,20 +139,30 @@ def clients_list(
     include_deleted: Annotated[
         bool, typer.Option("--all", help="Include deleted clients.")
     ] = False,
+    as_json: AsJson = False,
 ) -> None:
     """List registered clients (never their secrets)."""
     records = run(lambda auth: auth.list_clients(include_deleted=include_deleted))
-    table = Table("client id", "name", "grants", "scopes", "created", "deleted")
-    for record in records:
-        table.add_row(
-            record.client_id,
-            record.name,
-            " ".join(record.grant_types) or "introspection",
-            " ".join(record.scopes),
-            when(record.created_at.timestamp()),
-            when(record.deleted_at.timestamp()) if record.deleted_at else "",
-        )
-    console.print(table)
+    columns = {
+        "client_id": "client id",
+        "name": "name",
+        "grants": "grants",
+        "scopes": "scopes",
+        "created_at": "created",
+        "deleted_at": "deleted",
+    }
+    rows = [
+        {
+            "client_id": record.client_id,
+            "name": record.name,
+            "grants": list(record.grant_types) or ["introspection"],
+            "scopes": list(record.scopes),
+            "created_at": record.created_at,
+            "deleted_at": record.deleted_at,
+        }
+        for record in records
+    ]
+    listing(columns, rows, as_json=as_json)
 
 
 @clients_app.command("delete")
@@ -187,7 +206,7 @@ def master_key_rewrap() -> None:
 
 
 @master_key_app.command("status")
-def master_key_status() -> None:
+def master_key_status(as_json: AsJson = False) -> None:
     """How many stored rows each master key wraps: the old key may go when it wraps none."""
     from sessionjwt.keys.rewrap import rows_by_master_key
 
@@ -195,16 +214,21 @@ def master_key_status() -> None:
         return _master_keys(auth), dict(await rows_by_master_key(auth.database))
 
     keys, counts = run(work)
-    table = Table("master key id", "configured as", "rows")
-    for key_id in dict.fromkeys([*keys.ids, *counts]):
-        role = (
-            "current"
-            if key_id == keys.current_id
-            else "previous"
-            if key_id in keys.ids
-            else "not recorded (written before 0004)"
-            if key_id is None
-            else "NOT CONFIGURED"
-        )
-        table.add_row(key_id or "-", role, str(counts.get(key_id, 0)))
-    console.print(table)
+    rows = [
+        {
+            "master_key_id": key_id,
+            "configured_as": (
+                "current"
+                if key_id == keys.current_id
+                else "previous"
+                if key_id in keys.ids
+                else "not recorded (written before 0004)"
+                if key_id is None
+                else "NOT CONFIGURED"
+            ),
+            "rows": counts.get(key_id, 0),
+        }
+        for key_id in dict.fromkeys([*keys.ids, *counts])
+    ]
+    columns = {"master_key_id": "master key id", "configured_as": "configured as", "rows": "rows"}
+    listing(columns, rows, as_json=as_json)

@@ -83,6 +83,12 @@ class Sessions:
         await self._ready()
         return await self._store.list_live(user_id, self._clock.now())
 
+    async def owner_of(self, session_id: str) -> str | None:
+        """The user id a session (live or not) belongs to, or None for an unknown id."""
+        await self._ready()
+        loaded = await self._store.load(session_id)
+        return loaded[0].user_id if loaded is not None else None
+
     async def logout(self, principal: Principal, client: ClientInfo | None = None) -> None:
         await self.revoke(
             principal.session_id,
