@@ -14,7 +14,6 @@ the issuer is not reachable at its ``iss`` URL, set ``RS_JWKS_URL`` and ``RS_INT
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 from fastapi import Depends, FastAPI
@@ -23,23 +22,7 @@ from sessionjwt import Principal
 from sessionjwt.resource_server import ResourceServer, ResourceServerConfig
 from sessionjwt.resource_server.fastapi import install
 
-
-def config_from_env() -> ResourceServerConfig:
-    redis_url = os.environ.get("RS_REDIS_URL")
-    return ResourceServerConfig(
-        issuer=os.environ.get("RS_ISSUER", "http://127.0.0.1:8000"),
-        audience=os.environ.get("RS_AUDIENCE", "sessionjwt"),
-        client_id=os.environ.get("RS_CLIENT_ID", ""),
-        client_secret=os.environ.get("RS_CLIENT_SECRET", ""),
-        jwks_url=os.environ.get("RS_JWKS_URL"),
-        introspection_url=os.environ.get("RS_INTROSPECTION_URL"),
-        liveness="redis" if redis_url else "introspection",
-        redis_url=redis_url,
-        redis_namespace=os.environ.get("RS_REDIS_NAMESPACE", "sessionjwt"),
-    )
-
-
-rs = ResourceServer(config_from_env())
+rs = ResourceServer(ResourceServerConfig.from_env())  # the RS_* variables above
 app = FastAPI(title="orders", lifespan=rs.lifespan)
 install(app)  # refusals as JSON {"error", "message"} with WWW-Authenticate, like the issuer
 

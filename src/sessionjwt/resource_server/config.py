@@ -8,6 +8,8 @@ liveness answer that is not in memory comes from the issuer's RFC 7662 endpoint.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -91,6 +93,42 @@ class ResourceServerConfig:
             raise ConfigurationError("feed_stale_after is the longest a revoke may wait: <= 1 s")
         if not 0 <= self.leeway <= 120:
             raise ConfigurationError("leeway must be between 0 and 120 s")
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, prefix: str = "RS_"
+    ) -> ResourceServerConfig:
+        """The config from ``RS_ISSUER``, ``RS_AUDIENCE``, ``RS_CLIENT_ID``,
+        ``RS_CLIENT_SECRET`` and optionally ``RS_JWKS_URL``, ``RS_INTROSPECTION_URL``,
+        ``RS_INTROSPECTION_CACHE_TTL``, ``RS_REDIS_URL`` (which selects ``redis`` liveness),
+        ``RS_REDIS_NAMESPACE``, ``RS_FEED_STALE_AFTER``: one spelling for every framework's
+        example and for twelve-factor deployments."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            return env.get(prefix + name) or None
+
+        def seconds(name: str, default: float) -> float:
+            raw = get(name)
+            try:
+                return default if raw is None else float(raw)
+            except ValueError:
+                raise ConfigurationError(f"{prefix}{name} is a number of seconds") from None
+
+        redis_url = get("REDIS_URL")
+        return cls(
+            issuer=get("ISSUER") or "http://127.0.0.1:8000",
+            audience=get("AUDIENCE") or "sessionjwt",
+            client_id=get("CLIENT_ID") or "",
+            client_secret=get("CLIENT_SECRET") or "",
+            jwks_url=get("JWKS_URL"),
+            introspection_url=get("INTROSPECTION_URL"),
+            introspection_cache_ttl=seconds("INTROSPECTION_CACHE_TTL", 5.0),
+            liveness="redis" if redis_url else "introspection",
+            redis_url=redis_url,
+            redis_namespace=get("REDIS_NAMESPACE") or "sessionjwt",
+            feed_stale_after=seconds("FEED_STALE_AFTER", 0.1),
+        )
 
     @property
     def resolved_jwks_url(self) -> str:

@@ -3,41 +3,19 @@ the same-origin check), and where the checked principal is kept on the request."
 
 from __future__ import annotations
 
-import string
 from collections.abc import Iterable
 
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
-from sessionjwt.errors import InvalidToken, MissingToken
+from sessionjwt.errors import InvalidToken
 from sessionjwt.principal import Principal
+from sessionjwt.support.bearer import parse_bearer as parse_bearer  # re-exported
 from sessionjwt.tokens.api_key import is_api_key
 from sessionjwt.web.cookies import CookieTransport
 from sessionjwt.web.csrf import SAFE_METHODS, check_same_origin
 
 PRINCIPAL_STATE_KEY = "sessionjwt_principal"
-# RFC 6750 b64token characters; str.translate deleting them is ~7x faster than a regex.
-_NOT_B64TOKEN = str.maketrans("", "", string.ascii_letters + string.digits + "-._~+/=")
-
-
-def parse_bearer(header: str | None) -> str:
-    """The RFC 6750 token from an ``Authorization`` value, or :class:`MissingToken`.
-
-    ``Bearer`` in any case, one space, then ``1*b64token-char *"="``; anything else is not a
-    bearer credential at all."""
-    if not header:
-        raise MissingToken()
-    token = header[7:]
-    core = token.rstrip("=")
-    if (
-        header[6:7] != " "
-        or header[:6].lower() != "bearer"
-        or not core
-        or "=" in core
-        or token.translate(_NOT_B64TOKEN)
-    ):
-        raise MissingToken("The Authorization header does not carry a Bearer token.")
-    return token
 
 
 def bearer_token(connection: HTTPConnection) -> str:
