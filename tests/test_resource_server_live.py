@@ -17,8 +17,10 @@ import secrets
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -64,9 +66,11 @@ def create_client(cluster: Cluster, name: str, *options: str) -> tuple[str, str]
     return client_id.group(1), secret.group(1)
 
 
-@pytest.fixture(scope="module")
-def live(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveIssuer]:
-    data_dir = tmp_path_factory.mktemp("rs-live")
+@contextmanager
+def running_issuer(
+    redis_url: str, data_dir: Path, client_name: str, **extra_env: str
+) -> Iterator[LiveIssuer]:
+    """A real ``sessionjwt serve`` on Redis, with one introspection client registered."""
     namespace = f"sjrslive-{secrets.token_hex(6)}"
     env = {name: value for name, value in os.environ.items() if not name.startswith("SESSIONJWT_")}
     env.update(
@@ -80,6 +84,7 @@ def live(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
             "SESSIONJWT_ARGON2_MEMORY_COST_KIB": "1024",
             "SESSIONJWT_ARGON2_PARALLELISM": "1",
             "COLUMNS": "250",
+            **extra_env,
         }
     )
     # Migrate and create the first key before serving, so the CLI and server never race.
@@ -88,10 +93,16 @@ def live(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
     cluster = Cluster(env, [instance])
     try:
         cluster.wait_ready()
-        client_id, secret = create_client(cluster, "orders-service")
+        client_id, secret = create_client(cluster, client_name)
         yield LiveIssuer(cluster, namespace, redis_url, client_id, secret)
     finally:
         cluster.close()
+
+
+@pytest.fixture(scope="module")
+def live(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveIssuer]:
+    with running_issuer(redis_url, tmp_path_factory.mktemp("rs-live"), "orders-service") as issuer:
+        yield issuer
 
 
 def rs_config(live: LiveIssuer, **overrides: Any) -> ResourceServerConfig:

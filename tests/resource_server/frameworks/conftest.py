@@ -6,22 +6,16 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import os
-import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.cluster.harness import Cluster, Instance, free_port
+from tests.cluster.harness import free_port
 from tests.test_resource_server_live import (
-    AUDIENCE,
-    ISSUER,
     LiveIssuer,
-    create_client,
     rs_config,
+    running_issuer,
     signed_in,
 )
 
@@ -29,32 +23,14 @@ from tests.test_resource_server_live import (
 @pytest.fixture(scope="module")
 def live(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveIssuer]:
     """The live RS tests' issuer, with sign-up limits raised: each test signs a user up."""
-    data_dir = tmp_path_factory.mktemp("rs-frameworks")
-    namespace = f"sjrsfw-{secrets.token_hex(6)}"
-    env = {name: value for name, value in os.environ.items() if not name.startswith("SESSIONJWT_")}
-    env.update(
-        {
-            "SESSIONJWT_DATA_DIR": str(data_dir),
-            "SESSIONJWT_ISSUER": ISSUER,
-            "SESSIONJWT_AUDIENCE": AUDIENCE,
-            "SESSIONJWT_REDIS_URL": redis_url,
-            "SESSIONJWT_REDIS_NAMESPACE": namespace,
-            "SESSIONJWT_ARGON2_TIME_COST": "1",
-            "SESSIONJWT_ARGON2_MEMORY_COST_KIB": "1024",
-            "SESSIONJWT_ARGON2_PARALLELISM": "1",
-            "SESSIONJWT_REGISTER_RATE_LIMIT_IP": "10000/minute",
-            "SESSIONJWT_LOGIN_RATE_LIMIT_IP": "10000/minute",
-            "COLUMNS": "250",
-        }
-    )
-    subprocess.run([sys.executable, "-m", "sessionjwt.server.cli", "migrate"], env=env, check=True)
-    cluster = Cluster(env, [Instance("A", free_port(), env, data_dir / "serve.log")])
-    try:
-        cluster.wait_ready()
-        client_id, secret = create_client(cluster, "framework-service")
-        yield LiveIssuer(cluster, namespace, redis_url, client_id, secret)
-    finally:
-        cluster.close()
+    with running_issuer(
+        redis_url,
+        tmp_path_factory.mktemp("rs-frameworks"),
+        "framework-service",
+        SESSIONJWT_REGISTER_RATE_LIMIT_IP="10000/minute",
+        SESSIONJWT_LOGIN_RATE_LIMIT_IP="10000/minute",
+    ) as issuer:
+        yield issuer
 
 
 __all__ = [
