@@ -1,5 +1,6 @@
 """The sync resource server under a real pre-forking server: gunicorn, two sync workers,
-with and without ``--preload`` (the app imported before the fork). A logout at the issuer is
+with and without ``--preload`` (the app imported before the fork), serving the Flask and the
+Django example. A logout at the issuer is
 refused by the very next request in *both* workers: each has its own feed listener."""
 
 from __future__ import annotations
@@ -22,10 +23,20 @@ from tests.test_resource_server_live import AUDIENCE, ISSUER
 pytestmark = pytest.mark.redis
 ROOT = Path(__file__).resolve().parents[3]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
-APP = "tests.resource_server.frameworks.gunicorn_app:app"
+APPS = {
+    "flask": "tests.resource_server.frameworks.gunicorn_app:app",
+    "django": "tests.resource_server.frameworks.gunicorn_django_app:app",
+}
 
 
-@pytest.fixture(params=["fork-then-import", "--preload"])
+@pytest.fixture(
+    params=[
+        (face, loading)
+        for face in ("flask", "django")
+        for loading in ("fork-then-import", "--preload")
+    ],
+    ids=lambda param: "-".join(param),
+)
 def workers(
     live: LiveIssuer, request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[httpx.Client]:
@@ -44,8 +55,10 @@ def workers(
             "RS_FEED_STALE_AFTER": "1.0",
         }
     )
-    preload = ["--preload"] if request.param == "--preload" else []
-    command = [str(GUNICORN), "--workers", "2", "--bind", f"127.0.0.1:{port}", *preload, APP]
+    face, loading = request.param
+    preload = ["--preload"] if loading == "--preload" else []
+    app = APPS[face]
+    command = [str(GUNICORN), "--workers", "2", "--bind", f"127.0.0.1:{port}", *preload, app]
     with (tmp_path / "gunicorn.log").open("wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
