@@ -40,10 +40,11 @@ CHECKS = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Served:
     app: FastAPI
     schema: schemathesis.BaseSchema
+    admin_headers: dict[str, str] | None = None
 
 
 async def _create_admin(config: Settings) -> None:
@@ -59,8 +60,8 @@ async def _create_admin(config: Settings) -> None:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    # One admin login per case, 50 cases for each of some thirty operations: more than the
-    # suite's 1000/minute. Rate limits are not what this test is about.
+    # Up to one admin login per case, 50 cases for each of some thirty operations: more than
+    # the suite's 1000/minute. Rate limits are not what this test is about.
     config = make_settings(
         tmp_path_factory.mktemp("fuzz-openapi"), login_rate_limit_ip="100000/minute"
     )
@@ -71,12 +72,18 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     asgi.shutdown_lifespans()
 
 
-def admin_bearer(app: FastAPI) -> dict[str, str]:
-    """A fresh admin session per case: a generated logout must not starve the next case."""
-    with asgi.get_client(app) as client:  # type: ignore[arg-type]  # Starlette's ASGI types
+def admin_bearer(served: Served) -> dict[str, str]:
+    """A live admin session for the next case: the last one while it still answers (a read
+    served from the session cache), a new sign-in once a generated logout or revoke ended it.
+    Signing in for every case made this test the suite's slowest, for the same coverage."""
+    with asgi.get_client(served.app) as client:  # type: ignore[arg-type]  # Starlette's ASGI types
+        if served.admin_headers is not None:
+            if client.get("/auth/me", headers=served.admin_headers).status_code == 200:
+                return served.admin_headers
         response = client.post("/auth/login", json={"email": ADMIN, "password": PASSWORD})
     assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    served.admin_headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+    return served.admin_headers
 
 
 def fuzz_every_operation(served: Served, *, authenticated: bool) -> int:
@@ -90,7 +97,7 @@ def fuzz_every_operation(served: Served, *, authenticated: bool) -> int:
         @BOUNDED
         def run(case: schemathesis.Case[Any]) -> None:
             nonlocal sent
-            headers = admin_bearer(served.app) if authenticated else None
+            headers = admin_bearer(served) if authenticated else None
             case.call_and_validate(headers=headers, checks=CHECKS)
             sent += 1
 
