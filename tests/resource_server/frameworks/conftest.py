@@ -6,8 +6,9 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-from collections.abc import Iterator
-from typing import Any
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
 
 import pytest
 
@@ -38,6 +39,7 @@ __all__ = [
     "bad_tokens",
     "config_values",
     "feed_values",
+    "first_answer_after_logout",
     "live",
     "signed_in",
     "unreachable_config",
@@ -94,3 +96,23 @@ def feed_values(live: LiveIssuer) -> dict[str, Any]:
         redis_namespace=live.namespace,
         feed_stale_after=1.0,
     )
+
+
+class _Answer(Protocol):
+    @property
+    def status_code(self) -> int: ...
+
+
+Answer = TypeVar("Answer", bound=_Answer)
+
+
+def first_answer_after_logout(send: Callable[[], Answer], *, redis_mode: bool) -> Answer:
+    """The face's answer once the issuer's logout has returned: in ``redis`` mode the very
+    next request (the revoke returned only after this process acknowledged it); in
+    ``introspection`` mode the first 401 within the 1 s cache TTL (or the last answer)."""
+    deadline = time.monotonic() + (0.0 if redis_mode else 1.5)
+    while True:
+        response = send()
+        if response.status_code == 401 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.05)
