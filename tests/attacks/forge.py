@@ -77,9 +77,24 @@ def sign(alg: str, key: object, header: str, payload: str) -> str:
     return f"{header}.{payload}.{b64url(signature)}"
 
 
+# The order n of the P-256 group: the server's ES256 signatures have s <= n/2 (low-S).
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
 def sign_as_server(key: SigningKey, header: str, payload: str) -> str:
-    """Sign with one of the server's own keys: only header/claim validation can refuse it."""
-    return sign(key.alg, key.signing_key, header, payload)
+    """Sign with one of the server's own keys: only header/claim validation can refuse it.
+
+    An ES256 signature is made low-S like the server's own (``cryptography`` leaves s high
+    half the time, and the server refuses a high-S twin as a second spelling)."""
+    token = sign(key.alg, key.signing_key, header, payload)
+    if key.alg != "ES256":
+        return token
+    signing_input, _, signature = token.rpartition(".")
+    raw = unb64url(signature)
+    s = int.from_bytes(raw[32:], "big")
+    if s > P256_ORDER // 2:
+        raw = raw[:32] + (P256_ORDER - s).to_bytes(32, "big")
+    return f"{signing_input}.{b64url(raw)}"
 
 
 def server_header(key: SigningKey, **extra: object) -> dict[str, Any]:

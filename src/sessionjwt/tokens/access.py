@@ -1,10 +1,12 @@
 """Access tokens: RFC 9068-shaped JWTs that point at a session (``sid``) and say little else.
 
-Decode policy, in order: size before parsing; the header must name a known ``kid`` whose pinned
+Decode policy, in order: size before parsing; each segment in its one canonical base64url
+spelling (:mod:`sessionjwt.tokens.canonical`); the header must name a known ``kid`` whose pinned
 algorithm equals ``alg`` (so ``none``/``None``/``null`` and HS256-with-a-public-key cannot
 select anything); ``crit`` and ``b64`` are refused; ``typ`` must be ``at+jwt``; ``jku``, ``x5u``
-and ``jwk`` are ignored (never fetched, never used); the signature is verified before a single
-payload byte is read; then claims are parsed strictly (see :mod:`sessionjwt.tokens.claims`).
+and ``jwk`` are ignored (never fetched, never used); the signature (low-S, if ECDSA) is
+verified before a single payload byte is read; then claims are parsed strictly (see
+:mod:`sessionjwt.tokens.claims`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from jwt.utils import base64url_decode
 
 from sessionjwt.errors import InvalidToken, KeyRetired, UnknownSigningKey
 from sessionjwt.keys.ring import KeyRing
+from sessionjwt.tokens.canonical import is_canonical_segment, is_high_s, low_s
 from sessionjwt.tokens.claims import AccessClaims, parse_access_claims, strict_json_object
 
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
@@ -82,6 +85,12 @@ class AccessTokenVerifier:
         parts = token.split(".")
         if len(parts) != 3:
             raise InvalidToken("token is not a compact JWS")
+        # One token, one spelling: no padding, no stray characters, no unused bits set. A
+        # respelled payload or signature is answered like any other that does not verify.
+        if not is_canonical_segment(parts[0]):
+            raise InvalidToken("token header is not base64url")
+        if not (is_canonical_segment(parts[1]) and is_canonical_segment(parts[2])):
+            raise InvalidToken("token signature is invalid")
         try:
             header = strict_json_object(base64url_decode(parts[0].encode("ascii")))
         except (UnicodeEncodeError, ValueError) as error:
@@ -104,6 +113,8 @@ class AccessTokenVerifier:
         if type(typ) is not str or typ.lower() not in ACCESS_TOKEN_TYPES:
             raise InvalidToken("token is not an access token (typ must be at+jwt)")
 
+        if is_high_s(key.alg, parts[2]):  # (r, n - s) of a genuine (r, s): a second spelling
+            raise InvalidToken("token signature is invalid")
         try:
             payload_bytes = key.jws.decode(token, key.verifying_key, algorithms=[key.alg])
         except PyJWTInvalidToken as error:
@@ -186,4 +197,4 @@ class AccessTokenCodec(AccessTokenVerifier):
             algorithm=key.alg,
             headers={"kid": key.kid, "typ": "at+jwt"},
         )
-        return token, claims
+        return low_s(key.alg, token), claims  # cryptography's ECDSA leaves s high half the time
