@@ -53,6 +53,9 @@ bench-visibility: install
 bench-enumeration: install
 	$(BIN)/python benchmarks/enumeration.py
 
+bench-ceiling: install
+	$(BIN)/python benchmarks/login_ceiling.py
+
 bench-scale: install
 	$(BIN)/python benchmarks/scale.py --backend sqlite
 	$(BIN)/python benchmarks/scale.py --backend postgres

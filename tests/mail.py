@@ -82,3 +82,14 @@ def smtp_server(inbox: Inbox) -> Iterator[int]:
         yield port
     finally:
         controller.stop()
+
+
+def smtp_settings(port: int, **overrides: object) -> dict[str, object]:
+    """The settings that send mail to :func:`smtp_server` on ``port`` (plain SMTP)."""
+    return {
+        "smtp_host": "127.0.0.1",
+        "smtp_port": port,
+        "smtp_security": "none",
+        "smtp_from": "accounts@example.test",
+        **overrides,
+    }

@@ -6,7 +6,6 @@ it is what the tests use, exactly as a person would.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Iterator
@@ -56,8 +55,9 @@ def inbox(smtp: tuple[Inbox, int]) -> Inbox:
 
 
 async def mail_sent(auth: SessionJWT) -> None:
-    """The reset mail goes out in the background: wait until the SMTP server has it."""
-    await asyncio.gather(*auth.password_resets.mail_under_way)
+    """A reset request's work (look-up, rows, mail) runs after the answer: wait until it is
+    done and the SMTP server has the mail."""
+    await auth.components.after_answer.drain()
 
 
 async def request_reset(client: httpx.AsyncClient, address: str) -> httpx.Response:
@@ -211,8 +211,31 @@ async def test_without_smtp_a_reset_request_warns_and_sends_nothing(
         await auth.register("alice@example.com", PASSWORD)
         with caplog.at_level("WARNING", logger="sessionjwt"):
             await auth.request_password_reset("alice@example.com")
-        assert auth.password_resets.mail_under_way == set()
+            await mail_sent(auth)
+        page = await auth.audit_events(AuditFilter.parse(event="password_reset_requested"))
+        assert len(page.events) == 1  # the request is on the trail, though no mail went
     assert "SESSIONJWT_SMTP_HOST" in caplog.text
+
+
+async def test_a_reset_request_that_fails_after_the_answer_is_logged_without_the_address(
+    client: httpx.AsyncClient,
+    auth: SessionJWT,
+    inbox: Inbox,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await register_and_login(client)
+
+    async def store_fails(*_args: object) -> None:
+        raise RuntimeError("alice@example.com: the store is gone")  # an echoing driver error
+
+    monkeypatch.setattr(auth.components.reset_tokens, "store", store_fails)
+    with caplog.at_level("ERROR", logger="sessionjwt"):
+        assert (await request_reset(client, "alice@example.com")).status_code == 202
+        await mail_sent(auth)
+    assert "password-reset request failed in the background: RuntimeError" in caplog.text
+    assert "alice@example.com" not in caplog.text
+    assert inbox.messages == []
 
 
 # -- change password (signed in) -----------------------------------------------------------

@@ -177,7 +177,7 @@ async def test_a_real_secret_under_another_session_id_revokes_nothing(
         ("a" * 32 + "." + "b" * 44, 401, "invalid_token"),
         ("", 422, "validation_error"),
         ("a" * 32 + "." + "b" * 500, 401, "invalid_token"),  # token-shaped: the parser's call
-        ("b" * 65537, 422, "validation_error"),  # past any token: the body is refused
+        ("b" * 65537, 413, "request_too_large"),  # past any token: the body is refused
     ],
 )
 async def test_malformed_refresh_tokens_are_refused(

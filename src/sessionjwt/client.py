@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sessionjwt.settings import IPNetwork
 
@@ -15,11 +15,16 @@ MAX_USER_AGENT = 512
 class ClientInfo:
     ip: str | None = None
     user_agent: str | None = None
+    # The known-device token the client presented (sessionjwt.accounts.known_devices): read
+    # by password sign-in only, never recorded.
+    known_device: str | None = field(default=None, repr=False)
 
     @classmethod
-    def build(cls, ip: str | None, user_agent: str | None) -> ClientInfo:
+    def build(
+        cls, ip: str | None, user_agent: str | None, known_device: str | None = None
+    ) -> ClientInfo:
         agent = user_agent[:MAX_USER_AGENT] if user_agent else None
-        return cls(ip=ip, user_agent=agent)
+        return cls(ip=ip, user_agent=agent, known_device=known_device)
 
 
 def client_ip(

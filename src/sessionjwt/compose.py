@@ -13,9 +13,11 @@ import importlib.util
 from typing import TYPE_CHECKING
 
 from sessionjwt.accounts.authenticator import Authenticator
+from sessionjwt.accounts.disabled_notice import DisabledSignInNotices
 from sessionjwt.accounts.factors.challenges import MfaChallenges
 from sessionjwt.accounts.factors.service import SecondFactors
 from sessionjwt.accounts.factors.store import FactorStore
+from sessionjwt.accounts.known_devices import KnownDevices
 from sessionjwt.accounts.mailer import Outbox, build_mailer
 from sessionjwt.accounts.password_reset import ResetTokens
 from sessionjwt.accounts.passwords import PasswordHashing, PasswordPolicy
@@ -50,7 +52,7 @@ from sessionjwt.sessions.revoke import Revoker
 from sessionjwt.sessions.service import Sessions
 from sessionjwt.sessions.sql import SqlSessionStore
 from sessionjwt.settings import Settings
-from sessionjwt.support.background import cancel_all
+from sessionjwt.support.background import Background, cancel_all
 from sessionjwt.tokens.access import AccessTokenCodec, AccessTokenPolicy
 from sessionjwt.tokens.refresh_token import SuccessorChain
 
@@ -80,7 +82,9 @@ class Components:
         self.reset_tokens = ResetTokens(self.database)
         self.email_tokens = EmailTokens(self.database)
         self.mailer = build_mailer(settings)
-        self.outbox = Outbox(self.mailer)  # every mail goes out in the background
+        # Work done after the answer: every mail, and reset and resend requests whole.
+        self.after_answer = Background()
+        self.outbox = Outbox(self.mailer, self.after_answer)
         self.cache = LivenessCache()
         self.feed = build_feed(settings, self.cache)
         self.password_policy = PasswordPolicy(
@@ -126,6 +130,14 @@ class Components:
             self.audit,
             clock,
             require_verified_email=settings.email_verification == "required",
+            disabled_notices=DisabledSignInNotices(self.outbox, self.throttle),
+        )
+        self.known_devices = KnownDevices(
+            keys=self._known_device_keys,
+            clock=clock,
+            throttle=self.throttle,
+            ttl=settings.login_known_device_ttl.total_seconds(),
+            max_failures=settings.login_known_device_failures,
         )
         self.issuer = SessionIssuer(
             self.codec,
@@ -159,6 +171,7 @@ class Components:
             authenticator=self.authenticator,
             throttle=self.throttle,
             login_throttle=self.login_throttle,
+            known_devices=self.known_devices,
             revoker=self.revoker,
             ready=self.start,
         )
@@ -172,6 +185,7 @@ class Components:
             throttle=self.throttle,
             revoker=self.revoker,
             outbox=self.outbox,
+            background=self.after_answer,
             ready=self.start,
         )
         self.email_verification = EmailVerification(
@@ -184,6 +198,7 @@ class Components:
             throttle=self.throttle,
             revoker=self.revoker,
             outbox=self.outbox,
+            background=self.after_answer,
             confirm_password=self.accounts.confirm_password,
             ready=self.start,
         )
@@ -334,7 +349,7 @@ class Components:
     async def close(self) -> None:
         await cancel_all(self._background)
         self._background = []
-        await self.outbox.close()  # reset and verification mails under way
+        await self.after_answer.close()  # reset requests and mails under way
         with contextlib.suppress(StoreUnavailable):
             await self.maintenance.flush_last_seen()
         await self.database.dispose()
@@ -393,6 +408,11 @@ class Components:
         if self.master_keys is None:
             raise ConfigurationError("SessionJWT.start() has not run: no master key is loaded")
         return self.master_keys
+
+    def _known_device_keys(self) -> list[bytes]:
+        """Known-device MAC keys: the current master key's first, then the previous ones'."""
+        keys = self.opened_master_keys()
+        return [derive_subkey(key, "known-device") for key in (keys.current, *keys.previous)]
 
     def successor_chain(self) -> SuccessorChain:
         if self.chain is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any, Self
 
 from sessionjwt.accounts.factors.service import CompletedSignIn, PendingSignIn
@@ -196,14 +197,17 @@ class AuthCore:
 
         ``scope`` (RFC 6749 §3.3, space-separated): the client asks for a session limited to
         these scopes; its tokens carry the ``scope`` claim (400 ``invalid_scope`` if
-        malformed). Without it the session is full-access, as before."""
+        malformed). Without it the session is full-access, as before. Either answer carries
+        a new ``known_device`` token for the client to present at its next password sign-in
+        (``client.known_device``): it is then not held to the per-account ceiling."""
         client = client or ClientInfo()
         scopes = requested_scopes(scope)
         user = await self.authenticate(email, password, client)
+        device = self.accounts.remember_device(user, email)
         pending = await self.factors.after_first_factor(user, ("pwd",), client, scopes=scopes)
         if pending is not None:
-            return pending
-        return await self.issue(user, client, scopes=scopes)
+            return replace(pending, known_device=device)
+        return replace(await self.issue(user, client, scopes=scopes), known_device=device)
 
     async def login(
         self,

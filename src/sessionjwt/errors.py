@@ -202,6 +202,22 @@ class RateLimited(SessionJWTError):
         self.retry_after = max(1, retry_after)
 
 
+class RequestTooLarge(SessionJWTError):
+    """413: a body over its route's limit, refused before it is parsed (or read in full)."""
+
+    status = 413
+    code = "request_too_large"
+    default_message = "The request body is larger than this endpoint accepts."
+
+
+class RequestHeadersTooLarge(SessionJWTError):
+    """431 (RFC 6585): more header bytes, or more headers, than the service accepts."""
+
+    status = 431
+    code = "request_headers_too_large"
+    default_message = "The request headers are larger, or more numerous, than this service accepts."
+
+
 class StoreUnavailable(SessionJWTError):
     """503: the decision needs the store and the store cannot answer. Never a 401."""
 

@@ -250,6 +250,29 @@ class Settings(BaseSettings):
 
     max_token_bytes: int = Field(default=8192, ge=512, le=65536)
     verified_token_cache_size: int = Field(default=100_000, ge=0)
+    max_body_bytes: int = Field(
+        default=16384,
+        ge=1024,
+        description="Request bodies larger than this are refused with 413 request_too_large "
+        "before they are parsed (by Content-Length, or as a chunked body arrives).",
+    )
+    max_body_bytes_by_path: dict[str, Annotated[int, Field(ge=1024)]] = Field(
+        default_factory=dict,
+        description="Larger (or smaller) body limits by path prefix, as JSON, e.g. "
+        '`{"/admin": 65536}`; the longest matching prefix wins.',
+    )
+    max_header_bytes: int = Field(
+        default=32768,
+        ge=8192,
+        description="Header names and values of one request, together: more is refused with "
+        "431 request_headers_too_large (`serve` also cuts off a request head beyond this "
+        "plus 16 KiB while it arrives).",
+    )
+    max_header_count: int = Field(
+        default=100,
+        ge=32,
+        description="Headers of one request: more is refused with 431 request_headers_too_large.",
+    )
 
     password_min_length: int = Field(default=8, ge=8)
     password_max_length: int = Field(default=1024, ge=64)
@@ -290,6 +313,20 @@ class Settings(BaseSettings):
         default=timedelta(hours=24),
         description="A pair's failure count starts again from zero after this long without "
         "an attempt (a successful login resets it at once).",
+    )
+    login_known_device_ttl: Duration = Field(
+        default=timedelta(days=90),
+        gt=timedelta(0),
+        description="How long the signed known-device cookie of a password sign-in lifts the "
+        "per-account ceiling for that browser (renewed at every sign-in; longer than a "
+        "session, so a device that signs in once a session stays known).",
+    )
+    login_known_device_failures: int = Field(
+        default=5,
+        ge=1,
+        le=20,
+        description="Failed logins with one known-device cookie before it stops lifting the "
+        "ceiling (the next successful sign-in hands out a new one).",
     )
     refresh_rate_limit_ip: str = "120/minute"
     register_rate_limit_ip: str = "10/minute"
@@ -495,6 +532,13 @@ class Settings(BaseSettings):
             if not re.fullmatch(r"https?://[^/?#\s]+", origin):
                 raise ValueError("webauthn_origins holds origins like https://auth.example.com")
         return [origin.lower() for origin in value]
+
+    @field_validator("max_body_bytes_by_path")
+    @classmethod
+    def _paths_are_paths(cls, value: dict[str, int]) -> dict[str, int]:
+        if any(not path.startswith("/") for path in value):
+            raise ValueError('max_body_bytes_by_path maps path prefixes like "/admin" to bytes')
+        return value
 
     @field_validator("webauthn_rp_id")
     @classmethod

@@ -73,6 +73,17 @@ def assert_refused(
     assert response.headers["cache-control"] == "no-store"
 
 
+def assert_too_large(response: httpx.Response, status: int = 431) -> None:
+    """413 ``request_too_large`` or 431 ``request_headers_too_large``, in the envelope and
+    never cached: the request was refused by its size alone, before anything parsed it."""
+    code = {413: "request_too_large", 431: "request_headers_too_large"}[status]
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error", "message"}, body
+    assert body["error"] == code, body
+    assert response.headers["cache-control"] == "no-store"
+
+
 def assert_missing_token(response: httpx.Response) -> None:
     """401 ``missing_token``: no usable Bearer credentials, so a challenge without an error."""
     assert response.status_code == 401, response.text

@@ -20,7 +20,9 @@ from tests.attacks.expect import (
     assert_missing_token,
     assert_refused,
     assert_signed_in,
+    assert_too_large,
     assert_victim_unharmed,
+    attack,
 )
 from tests.attacks.forge import b64url, segment, server_header, sign_as_server, text_segment
 
@@ -171,15 +173,20 @@ async def test_correctly_signed_token_one_byte_over_the_maximum_size(
 
 
 async def test_one_megabyte_bearer_value(client: httpx.AsyncClient, victim: Victim) -> None:
+    """Past the header limit: 431 before the guard reads it (tests/attacks/test_request_limits.py);
+    within it but past the token limit: 401 by size, unparsed."""
+    assert_too_large(await attack(client, "A" * 1_000_000), 431)
     await assert_attack_refused(
-        client, victim, "A" * 1_000_000, because="larger than this service accepts"
+        client, victim, "A" * 20_000, because="larger than this service accepts"
     )
 
 
 async def test_one_megabyte_authorization_header_that_is_not_a_bearer_token(
     client: httpx.AsyncClient, victim: Victim
 ) -> None:
-    header = "Bearer " + "A" * 1_000_000 + "!"
+    huge = "Bearer " + "A" * 1_000_000 + "!"
+    assert_too_large(await client.get("/auth/me", headers={"Authorization": huge}), 431)
+    header = "Bearer " + "A" * 20_000 + "!"
     assert_missing_token(await client.get("/auth/me", headers={"Authorization": header}))
     await assert_victim_unharmed(client, victim)
 

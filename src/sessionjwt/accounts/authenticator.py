@@ -5,16 +5,23 @@ does not reveal whether an account exists. A hash made with older parameters is 
 successful login ("a hash upgrade is not a password change"). With ``require_verified_email``
 an account whose address is not proven is refused with 403 ``email_not_verified`` — only once
 the password matched, so the refusal tells nothing to someone who does not know it.
+
+A disabled account is refused like a wrong password — the same 401 ``invalid_credentials``
+after the same argon2 work — because "disabled" after a right password would confirm the
+guess. The audit trail says what happened (``login_refused_disabled``) and the owner is told
+by mail (:mod:`sessionjwt.accounts.disabled_notice`); a disabled user's existing sessions are
+still refused with ``account_disabled``, which needs a token, not a guess.
 """
 
 from __future__ import annotations
 
+from sessionjwt.accounts.disabled_notice import DisabledSignInNotices
 from sessionjwt.accounts.passwords import PasswordHashing
 from sessionjwt.accounts.users import UserRecord, UserStore, normalise_email
 from sessionjwt.audit.trail import AuditEvent, AuditEventType, AuditLog
 from sessionjwt.client import ClientInfo
 from sessionjwt.clock import Clock
-from sessionjwt.errors import AccountDisabled, EmailNotVerified, InvalidCredentials, InvalidEmail
+from sessionjwt.errors import EmailNotVerified, InvalidCredentials, InvalidEmail
 
 
 class Authenticator:
@@ -26,12 +33,14 @@ class Authenticator:
         clock: Clock,
         *,
         require_verified_email: bool = False,
+        disabled_notices: DisabledSignInNotices | None = None,
     ) -> None:
         self._users = users
         self._hashing = hashing
         self._audit = audit
         self._clock = clock
         self._require_verified_email = require_verified_email
+        self._disabled_notices = disabled_notices
         self.failures = 0  # wrong password or unknown account, for metrics
 
     async def authenticate(
@@ -55,8 +64,21 @@ class Authenticator:
                 )
             )
             raise InvalidCredentials()
-        if user.disabled:
-            raise AccountDisabled()
+        if user.disabled:  # the right password: answered as a wrong one (module docstring)
+            self.failures += 1
+            now = self._clock.now()
+            await self._audit.record(
+                AuditEvent(
+                    AuditEventType.LOGIN_REFUSED_DISABLED,
+                    at=now,
+                    user_id=user.id,
+                    ip=client.ip,
+                    user_agent=client.user_agent,
+                )
+            )
+            if self._disabled_notices is not None:
+                await self._disabled_notices.refused(user, client.ip, now)
+            raise InvalidCredentials()
         if self._require_verified_email and not user.email_verified:
             await self._audit.record(
                 AuditEvent(

@@ -18,7 +18,7 @@ from typing import Protocol
 import anyio.to_thread
 
 from sessionjwt.settings import Settings
-from sessionjwt.support.background import cancel_all
+from sessionjwt.support.background import Background
 
 logger = logging.getLogger("sessionjwt")
 
@@ -38,6 +38,8 @@ class SmtpMailer:
         self._password = settings.smtp_password
         self._sender = settings.smtp_from
         self._timeout = settings.smtp_timeout.total_seconds()
+        # Built once: loading the CA store costs milliseconds of CPU, which every mail paid.
+        self._context = None if self._security == "none" else ssl.create_default_context()
 
     async def send(self, to: str, subject: str, body: str) -> None:
         message = EmailMessage()
@@ -48,7 +50,7 @@ class SmtpMailer:
         await anyio.to_thread.run_sync(self._send_sync, message)
 
     def _send_sync(self, message: EmailMessage) -> None:
-        context = ssl.create_default_context()
+        context = self._context
         smtp: smtplib.SMTP
         if self._security == "tls":
             smtp = smtplib.SMTP_SSL(self._host, self._port, timeout=self._timeout, context=context)
@@ -67,29 +69,36 @@ def build_mailer(settings: Settings) -> SmtpMailer | None:
 
 
 class Outbox:
-    """Mails sent in the background, after the answer; ``mailer`` None: nothing can be sent."""
+    """Mails sent in the background, after the answer; ``mailer`` None: nothing can be sent.
 
-    def __init__(self, mailer: Mailer | None) -> None:
+    Its jobs run in ``background``, shared with the other work done after an answer, so one
+    :meth:`~sessionjwt.support.background.Background.drain` waits for all of it."""
+
+    def __init__(self, mailer: Mailer | None, background: Background | None = None) -> None:
         self.mailer = mailer
-        self.under_way: set[asyncio.Task[None]] = set()
+        self.background = background or Background()
+
+    @property
+    def under_way(self) -> set[asyncio.Task[None]]:
+        """The background jobs still running: mails, and work that ends in one."""
+        return self.background.under_way
 
     def send_later(self, to: str, subject: str, body: str, what: str) -> None:
         """Queue one mail; ``what`` names it in the log if it fails ("password-reset mail")."""
         if self.mailer is None:
             return
-        task = asyncio.create_task(self._send(self.mailer, to, subject, body, what))
-        self.under_way.add(task)
-        task.add_done_callback(self.under_way.discard)
+        self.background.start(self.send(to, subject, body, what), what)
 
-    async def close(self) -> None:
-        """Let mails already under way finish, briefly."""
-        if self.under_way:
-            await asyncio.wait(list(self.under_way), timeout=5)
-        await cancel_all(list(self.under_way))
-
-    async def _send(self, mailer: Mailer, to: str, subject: str, body: str, what: str) -> None:
+    async def send(self, to: str, subject: str, body: str, what: str) -> None:
+        """Send one mail now, from work already in the background; a failure is logged."""
+        if self.mailer is None:
+            return
         try:
-            await mailer.send(to, subject, body)
+            await self.mailer.send(to, subject, body)
         except Exception as error:  # an SMTP failure must not kill the loop
             # The exception's text could echo the message; its type is enough to act on.
             logger.error("%s could not be sent: %s", what, type(error).__name__)
+
+    async def close(self) -> None:
+        """Let the work under way finish, briefly."""
+        await self.background.close()

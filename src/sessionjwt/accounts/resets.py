@@ -1,5 +1,8 @@
 """Password reset by mail, for a signed-out user: request a single-use link, then use it once
-to set a new password and end every session of the account."""
+to set a new password and end every session of the account.
+
+A request is answered before anything depends on the address: whether it has an account is
+looked up in the background, with the link, its audit row and the mail."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from sessionjwt.clock import Clock
 from sessionjwt.errors import InvalidResetToken
 from sessionjwt.sessions.revoke import Revoker
 from sessionjwt.settings import Settings
+from sessionjwt.support.background import Background
 from sessionjwt.support.ratelimit import Throttle
 
 logger = logging.getLogger("sessionjwt")
@@ -37,6 +41,7 @@ class PasswordResets:
         throttle: Throttle,
         revoker: Revoker,
         outbox: Outbox,
+        background: Background,
         ready: Callable[[], Awaitable[None]],
     ) -> None:
         self._settings = settings
@@ -48,13 +53,15 @@ class PasswordResets:
         self._throttle = throttle
         self._revoker = revoker
         self._outbox = outbox
+        self._background = background
         self._ready = ready
 
     async def request(self, email: str, client: ClientInfo | None = None) -> None:
         """Mail a single-use reset link if ``email`` has an account; the caller learns nothing.
 
-        Known and unknown addresses take the same path up to the database write, and the mail
-        goes out in the background, so neither the answer nor its timing tells them apart."""
+        Before the answer runs only what decides whether there is one: the throttles, which
+        count every address alike. The look-up, the reset and audit rows and the mail run in
+        the background, so the answer and its timing are the same for any address."""
         await self._ready()
         client = client or ClientInfo()
         settings = self._settings
@@ -63,11 +70,15 @@ class PasswordResets:
         await self._throttle.hit(
             settings.password_reset_rate_limit_email, "reset-email", account_key(email)
         )
-        token, token_hash = new_token()
+        work = self._issue(email, client, self._clock.now())
+        self._background.start(work, "password-reset request")
+
+    async def _issue(self, email: str, client: ClientInfo, now: float) -> None:
+        """A request's work, after the answer: a link, audited, for an account that can use it."""
         user = await self._users.find_by_email(email)
         if user is None or user.disabled:
             return
-        now = self._clock.now()
+        token, token_hash = new_token()
         event = AuditEvent(
             AuditEventType.PASSWORD_RESET_REQUESTED,
             at=now,
@@ -75,6 +86,7 @@ class PasswordResets:
             ip=client.ip,
             user_agent=client.user_agent,
         )
+        settings = self._settings
         ttl = settings.password_reset_ttl.total_seconds()
         await self._tokens.store(user.id, token_hash, now, ttl, [event])
         url = settings.resolved_password_reset_url
@@ -92,7 +104,7 @@ class PasswordResets:
             "It works once. If you did not ask for this, ignore this message: your password "
             "stays as it is.\n"
         )
-        self._outbox.send_later(user.email, "Reset your password", body, "password-reset mail")
+        await self._outbox.send(user.email, "Reset your password", body, "password-reset mail")
 
     async def confirm(
         self, token: str, new_password: str, client: ClientInfo | None = None
@@ -128,10 +140,10 @@ class PasswordResets:
 
     @property
     def mail_under_way(self) -> set[asyncio.Task[None]]:
-        """Mails still being sent (they go out in the background): the service's one outbox,
-        so reset and address-verification mails alike."""
-        return self._outbox.under_way
+        """The service's background work still running: reset requests (each ends once its
+        mail is sent), address-verification and other mails alike."""
+        return self._background.under_way
 
     async def close(self) -> None:
-        """Let mails already under way finish, briefly."""
-        await self._outbox.close()
+        """Let the work already under way finish, briefly."""
+        await self._background.close()

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 from sessionjwt.accounts.authenticator import Authenticator
+from sessionjwt.accounts.known_devices import KnownDevices
 from sessionjwt.accounts.passwords import PasswordHashing, PasswordPolicy
 from sessionjwt.accounts.throttle import LoginThrottle
 from sessionjwt.accounts.users import UserRecord, UserStore, normalise_email
@@ -49,6 +50,7 @@ class Accounts:
         authenticator: Authenticator,
         throttle: Throttle,
         login_throttle: LoginThrottle,
+        known_devices: KnownDevices,
         revoker: Revoker,
         ready: Callable[[], Awaitable[None]],
     ) -> None:
@@ -62,6 +64,7 @@ class Accounts:
         self._authenticator = authenticator
         self._throttle = throttle
         self._login_throttle = login_throttle
+        self._known_devices = known_devices
         self._revoker = revoker
         self._ready = ready
 
@@ -108,18 +111,27 @@ class Accounts:
     async def authenticate(
         self, email: str, password: str, client: ClientInfo | None = None
     ) -> UserRecord:
-        """Check credentials, behind :class:`LoginThrottle`; the user, 401, 429 or 503."""
+        """Check credentials, behind :class:`LoginThrottle`; the user, 401, 429 or 503.
+        A known-device token in ``client`` lifts the per-account ceiling for this attempt."""
         await self._ready()
         client = client or ClientInfo()
         account = account_key(email)
-        await self._login_throttle.admit(account, client.ip)
+        device = await self._known_devices.recognise(client.known_device, account)
+        await self._login_throttle.admit(account, client.ip, known_device=device is not None)
         try:
             user = await self._authenticator.authenticate(email, password, client)
         except InvalidCredentials:
             await self._login_throttle.failed(account)
+            if device is not None:
+                await self._known_devices.failed(device)
             raise
         await self._login_throttle.succeeded(account, client.ip)
         return user
+
+    def remember_device(self, user: UserRecord, email: str) -> str:
+        """A new known-device token for the browser that just signed in as ``user`` with
+        ``email`` (its cookie: ``login_known_device_ttl``)."""
+        return self._known_devices.issue(user.id, account_key(email))
 
     async def change_password(
         self,

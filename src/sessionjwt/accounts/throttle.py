@@ -8,7 +8,9 @@
    (``login_failures_per_account``): past it — a distributed attack — every address that
    fails waits the full cap from its first failure. It never refuses an address that has not
    failed, so it cannot lock the real user out; it only bounds how often each attacking
-   address may guess.
+   address may guess. A browser holding a known-device token of the account (an earlier
+   sign-in: :mod:`sessionjwt.accounts.known_devices`) is not held to the ceiling — only to
+   limits 1 and 2 — so the real user's typo from a new address does not cost the full cap.
 
 Only failures count (successes reset the pair), unknown and known accounts take exactly the
 same path (no enumeration by timing or by throttle), and every refusal is a 429 with the
@@ -49,11 +51,15 @@ class LoginThrottle:
         self._ip_limit = ip_limit
         self._ceiling = account_ceiling
 
-    async def admit(self, account: str, ip: str | None) -> None:
-        """Let one attempt through (and count it), or raise :class:`RateLimited`."""
+    async def admit(self, account: str, ip: str | None, *, known_device: bool = False) -> None:
+        """Let one attempt through (and count it), or raise :class:`RateLimited`.
+        ``known_device``: the attempt carries a valid known-device token of ``account``, so
+        the per-account ceiling does not apply to it (the other two limits do)."""
         if ip:
             await self._throttle.hit(self._ip_limit, IP_SCOPE, ip)
-        under_attack = not await self._throttle.allows(self._ceiling, ACCOUNT_SCOPE, account)
+        under_attack = not known_device and not await self._throttle.allows(
+            self._ceiling, ACCOUNT_SCOPE, account
+        )
         wait = await self._backoff.claim(
             pair_key(account, ip), self._clock.now(), at_cap=under_attack
         )

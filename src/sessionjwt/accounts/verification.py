@@ -42,12 +42,14 @@ from sessionjwt.errors import EmailTaken, InvalidEmail, InvalidVerificationToken
 from sessionjwt.principal import Principal
 from sessionjwt.sessions.revoke import Revoker
 from sessionjwt.settings import Settings
+from sessionjwt.support.background import Background
 from sessionjwt.support.ratelimit import Throttle
 
 logger = logging.getLogger("sessionjwt")
 
 VERIFY_EMAIL = "verify_email"
 CHANGE_EMAIL = "change_email"
+VERIFY_SUBJECT = "Confirm your email address"
 
 ConfirmPassword = Callable[[Principal, str, ClientInfo, str], Awaitable[UserRecord]]
 
@@ -138,6 +140,7 @@ class EmailVerification:
         throttle: Throttle,
         revoker: Revoker,
         outbox: Outbox,
+        background: Background,
         confirm_password: ConfirmPassword,
         ready: Callable[[], Awaitable[None]],
     ) -> None:
@@ -150,6 +153,7 @@ class EmailVerification:
         self._throttle = throttle
         self._revoker = revoker
         self._outbox = outbox
+        self._background = background
         self._confirm_password = confirm_password
         self._ready = ready
 
@@ -203,7 +207,10 @@ class EmailVerification:
 
     async def resend(self, email: str, client: ClientInfo | None = None) -> None:
         """Mail a fresh verification link if ``email`` has an unverified account (the older
-        links stop working); the caller learns nothing either way."""
+        links stop working); the caller learns nothing either way.
+
+        Only the throttles, which count every address alike, run before the answer; the
+        look-up and what follows run in the background, so its timing says nothing either."""
         await self._ready()
         client = client or ClientInfo()
         settings = self._settings
@@ -213,14 +220,22 @@ class EmailVerification:
         await self._throttle.hit(
             settings.email_verification_rate_limit_email, "verify-resend-email", account_key(email)
         )
-        token, token_hash = new_token()
+        event = self._event(AuditEventType.EMAIL_VERIFICATION_SENT, None, client)
+        work = self._resend(email, event)
+        self._background.start(work, "verification resend")
+
+    async def _resend(self, email: str, event: AuditEvent) -> None:
+        """A resend's work, after the answer (like a password-reset request's): a new link,
+        audited, for an account still to be confirmed."""
         user = await self._users.find_by_email(email)
         if user is None or user.disabled or user.email_verified:
             return
-        now = self._clock.now()
-        event = self._event(AuditEventType.EMAIL_VERIFICATION_SENT, user.id, client)
-        await self._tokens.verify.store(user.id, token_hash, now, self._ttl, [event])
-        self._mail_link(user.email, token)
+        token, token_hash = new_token()
+        event = replace(event, user_id=user.id)
+        await self._tokens.verify.store(user.id, token_hash, event.at, self._ttl, [event])
+        body = self._link_body(token)
+        if body is not None:
+            await self._outbox.send(user.email, VERIFY_SUBJECT, body, "verification mail")
 
     async def verify(self, token: str, client: ClientInfo | None = None) -> None:
         """Use a verification link once: the account's address is proven."""
@@ -334,18 +349,23 @@ class EmailVerification:
         return url.replace("{token}", token)
 
     def _mail_link(self, to: str, token: str) -> None:
+        body = self._link_body(token)
+        if body is not None:
+            self._outbox.send_later(to, VERIFY_SUBJECT, body, "verification mail")
+
+    def _link_body(self, token: str) -> str | None:
+        """The verification mail carrying ``token``, or None (said loudly) if none can go."""
         url = self._settings.resolved_email_verification_url
         link = self._link(url, "SESSIONJWT_EMAIL_VERIFICATION_URL", token)
         if link is None:
-            return
-        body = (
+            return None
+        return (
             "Someone signed up with this email address.\n\n"
             f"To confirm it is yours, open this link within {self._within()}:\n\n"
             f"{link}\n\n"
             "It works once. If you did not sign up, ignore this message and do not open the "
             "link: without it the account cannot use this address.\n"
         )
-        self._outbox.send_later(to, "Confirm your email address", body, "verification mail")
 
     def _mail_existing(self, to: str) -> None:
         if self._outbox.mailer is None:

@@ -29,6 +29,8 @@ class AuditEventType(StrEnum):
     REGISTER = "register"
     LOGIN_OK = "login_ok"
     LOGIN_FAILED = "login_failed"
+    # The right password for a disabled account, answered as a wrong one (invalid_credentials).
+    LOGIN_REFUSED_DISABLED = "login_refused_disabled"
     REFRESH = "refresh"
     REFRESH_REUSE_DETECTED = "refresh_reuse_detected"
     LOGOUT = "logout"

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sessionjwt.facade import SessionJWT
 from sessionjwt.server.access_log import ACCESS_LOGGER, AccessLogMiddleware, configure_json_lines
 from sessionjwt.settings import Settings
+from sessionjwt.web.limits import RequestLimitsMiddleware, describe_limits
 from sessionjwt.web.public import public
 
 AUDIT_LOGGER = "sessionjwt.audit"
@@ -64,10 +65,29 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     auth.protect(app)
+    limit_requests(app, auth.settings)
     if auth.settings.access_log:
         # Added last, so outermost: it times the guard too and sees its refusals.
         app.add_middleware(AccessLogMiddleware, trusted_proxies=auth.settings.trusted_proxies)
     return app
+
+
+def limit_requests(app: FastAPI, settings: Settings) -> None:
+    """Header and body limits in front of the guard, and the 413/431 answers they add in the
+    OpenAPI document (docs/security.md, "Request size")."""
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_header_bytes=settings.max_header_bytes,
+        max_header_count=settings.max_header_count,
+        max_body_bytes=settings.max_body_bytes,
+        max_body_bytes_by_path=settings.max_body_bytes_by_path,
+    )
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return app.openapi_schema or describe_limits(generate())
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def service_app() -> FastAPI:

@@ -77,6 +77,8 @@ def serve(
     """
     import uvicorn
 
+    from sessionjwt.server.http_limits import PROTOCOL, head_limit
+
     if access_log is not None:
         # The workers build their settings from the environment (they are fresh processes):
         # the flag reaches them, and this process's own Settings(), this way.
@@ -114,6 +116,8 @@ def serve(
         proxy_headers=False,  # X-Forwarded-For is judged by SESSIONJWT_TRUSTED_PROXIES
         server_header=False,
         access_log=False,  # uvicorn's line holds the query string; ours (--access-log) not
+        http=PROTOCOL,  # httptools, cutting off a request head past head_limit with a 431
+        h11_max_incomplete_event_size=head_limit(settings),
     )
 
 

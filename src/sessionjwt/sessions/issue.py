@@ -32,6 +32,8 @@ class TokenPair:
     session_id: str
     token_type: str = "Bearer"  # noqa: S105 - the RFC 6750 scheme name, not a secret
     scope: str | None = None  # the session's scopes, space-separated; None: full access
+    # A password sign-in's new known-device token (the web faces set it as a cookie).
+    known_device: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,9 @@ plant or overwrite them:
 * ``__Host-sjwt-access``: the short-lived access token, ``Path=/``;
 * ``__Secure-sjwt-refresh``: the refresh token, sent only to the refresh endpoint
   (``__Host-`` would force ``Path=/`` and so send it on every request);
-* ``__Host-sjwt-csrf``: the double-submit value of the forms (see :mod:`sessionjwt.web.csrf`).
+* ``__Host-sjwt-csrf``: the double-submit value of the forms (see :mod:`sessionjwt.web.csrf`);
+* ``__Host-sjwt-device``: the known-device token of the last password sign-in
+  (:mod:`sessionjwt.accounts.known_devices`), kept across sign-outs.
 
 ``cookie_secure=False`` drops ``Secure`` and the prefixes, but only when the request's host is
 loopback (plain-HTTP development on ``localhost``); any other host keeps them.
@@ -74,6 +76,7 @@ class CookieTransport:
         self.sign_in_path = settings.sign_in_path
         self._samesite: Literal["lax", "strict"] = settings.cookie_samesite
         self._always_secure = settings.cookie_secure
+        self._device_ttl = int(settings.login_known_device_ttl.total_seconds())
 
     # -- which cookies a request uses ---------------------------------------------------------
 
@@ -202,6 +205,30 @@ class CookieTransport:
             secure=self.secure_for(connection.scope),
             httponly=True,
             samesite="lax",
+        )
+
+    # -- a browser that signed in before --------------------------------------------------------
+
+    def device_name(self, scope: Scope) -> str:
+        return "__Host-sjwt-device" if self.secure_for(scope) else "sjwt-device"
+
+    def known_device(self, scope: Scope) -> str | None:
+        return raw_cookies(scope).get(self.device_name(scope)) or None
+
+    def set_known_device(
+        self, response: Response, connection: HTTPConnection, token: str | None
+    ) -> None:
+        """Keep the token a password sign-in just handed out (None: nothing to keep)."""
+        if token is None:
+            return
+        response.set_cookie(
+            self.device_name(connection.scope),
+            token,
+            max_age=self._device_ttl,
+            path="/",
+            secure=self.secure_for(connection.scope),
+            httponly=True,
+            samesite=self._samesite,
         )
 
     # -- where browsers are sent ---------------------------------------------------------------

@@ -22,6 +22,7 @@ class Dependency:
 
     def __init__(self, auth: "AuthCore", cookies: CookieTransport) -> None:
         self._auth = auth
+        self._cookies = cookies
 
         async def principal(request: Request) -> Principal:
             checked = current_principal(request)
@@ -92,4 +93,6 @@ class Dependency:
         ip = client_ip(
             peer, request.headers.get("x-forwarded-for"), self._auth.settings.trusted_proxies
         )
-        return ClientInfo.build(ip, request.headers.get("user-agent"))
+        return ClientInfo.build(
+            ip, request.headers.get("user-agent"), self._cookies.known_device(request.scope)
+        )

@@ -5,6 +5,8 @@ endpoint (or mounted app) it resolves to was marked with :func:`public`. Unknown
 refused too, so a route added later, a mounted sub-application or a typo can never open a
 hole. Three outcomes, as in Starlette's own authentication middleware: public → pass; good
 token → principal stored in ``scope["state"]``; anything else → the refusal, rendered once.
+Every answer to a request that carried a credential is ``Cache-Control: no-store``
+(:mod:`sessionjwt.web.private`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sessionjwt.web.credentials import (
     cookie_token,
     parse_bearer,
 )
+from sessionjwt.web.private import no_store
 from sessionjwt.web.public import is_public, public
 from sessionjwt.web.refusals import refuse
 
@@ -203,7 +206,14 @@ class GuardMiddleware:
         self._max_parsed = max_parsed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or self._is_public(scope):
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        if self._is_public(scope):
+            # A public route that reads a bearer credential itself answers privately too;
+            # a cookie alone does not make it so (static files stay cacheable).
+            if scope["type"] == "http" and authorization_header(scope) is not None:
+                send = no_store(send)
             await self.app(scope, receive, send)
             return
         try:
@@ -221,7 +231,7 @@ class GuardMiddleware:
             await refuse(error, scope, receive, send)
             return
         scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
-        await self.app(scope, receive, send)
+        await self.app(scope, receive, no_store(send) if scope["type"] == "http" else send)
 
     def _token(self, scope: Scope) -> str:
         header = authorization_header(scope)

@@ -99,12 +99,16 @@ def build_router(auth: "AuthCore", *, registration: bool = True) -> APIRouter:
     )
     @public
     async def login(
-        body: LoginRequest, client: Client, response: Response
+        body: LoginRequest, client: Client, request: Request, response: Response
     ) -> TokenPairOut | MfaRequiredOut:
         """The password → a token pair; or, for an account with a second factor, 200
-        ``{"mfa_required": true, "mfa_token", "methods"}`` and no session (docs/mfa.md)."""
+        ``{"mfa_required": true, "mfa_token", "methods"}`` and no session (docs/mfa.md).
+        A wrong password, an unknown email and a disabled account get the same 401
+        ``invalid_credentials``. Either 200 sets the known-device cookie, which keeps this
+        client's sign-ins clear of the per-account ceiling of a distributed attack."""
         response.headers["Cache-Control"] = "no-store"
         result = await auth.sign_in(body.email, body.password, client, scope=body.scope)
+        web_of(auth).cookies.set_known_device(response, request, result.known_device)
         if isinstance(result, PendingSignIn):
             return MfaRequiredOut.of(result)
         return TokenPairOut.of(result)

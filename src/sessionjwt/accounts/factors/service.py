@@ -11,7 +11,7 @@ fresh proof, is audited, mailed, and ends the user's other sessions, through the
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import urlsplit
 
@@ -65,6 +65,8 @@ class PendingSignIn:
     methods: list[str]  # "totp", "webauthn", "recovery_code"; empty if it must enrol first
     expires_in: int
     enrolment_required: bool = False  # the account's roles need a factor it does not have
+    # The right password's new known-device token (the web faces set it as a cookie).
+    known_device: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,15 +154,17 @@ def add_account_routes(router: APIRouter, pages: Pages) -> None:
             return again(401, WRONG_CREDENTIALS)
         except EmailNotVerified:  # the password was right: offer a new link
             return unverified_sign_in(pages, request, email)
-        except AuthenticationError as error:  # a disabled account, with the right password
+        except AuthenticationError as error:  # (a disabled account is InvalidCredentials)
             return again(error.status, error.message)
         except RateLimited as error:
             return again(429, too_many_attempts(error), {"Retry-After": str(error.retry_after)})
         await end_browser_session(request)  # signing in again replaces, never orphans
         if isinstance(result, PendingSignIn):  # the second factor is next
-            return pending_response(pages, request, result, safe_next(next, AFTER_SIGN_IN))
-        response = see_other(safe_next(next, AFTER_SIGN_IN))
-        pages.cookies.set_tokens(response, result, request)
+            response = pending_response(pages, request, result, safe_next(next, AFTER_SIGN_IN))
+        else:
+            response = see_other(safe_next(next, AFTER_SIGN_IN))
+            pages.cookies.set_tokens(response, result, request)
+        pages.cookies.set_known_device(response, request, result.known_device)
         return response
 
     # -- sign out ----------------------------------------------------------------------------
