@@ -19,7 +19,7 @@ import pytest
 from sessionjwt import ManualClock, SessionJWT, Settings
 from sessionjwt.audit.query import AuditFilter
 from tests.conftest import PASSWORD, bearer, make_settings
-from tests.mail import Inbox, smtp_server
+from tests.mail import Inbox, smtp_server, smtp_settings
 
 OTHER_PASSWORD = "an attacker's own passphrase 7"
 LINK = re.compile(r"https://app\.example\.test/(?:verify|email|reset)\?token=([A-Za-z0-9_-]+)")
@@ -49,10 +49,7 @@ def settings(
     return make_settings(
         tmp_path,
         **backend,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp[1],
-        smtp_security="none",
-        smtp_from="accounts@example.test",
+        **smtp_settings(smtp[1]),
         email_verification=mode,
         email_verification_url="https://app.example.test/verify?token={token}",
         email_change_url="https://app.example.test/email?token={token}",

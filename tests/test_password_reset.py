@@ -22,7 +22,7 @@ from sessionjwt.db.tables import audit_events
 from tests.conftest import PASSWORD, bearer, make_settings, register_and_login
 from tests.leaks import SecretBag, every_log_line
 from tests.mail import Inbox as Inbox  # re-exported: tests/pages/test_reset.py imports it here
-from tests.mail import smtp_server
+from tests.mail import smtp_server, smtp_settings
 
 NEW_PASSWORD = "a brand new passphrase 42"
 RESET_URL = "https://app.example.test/reset?token={token}"
@@ -41,10 +41,7 @@ def settings(tmp_path: Path, backend: dict[str, object], smtp: tuple[Inbox, int]
     return make_settings(
         tmp_path,
         **backend,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp[1],
-        smtp_security="none",
-        smtp_from="accounts@example.test",
+        **smtp_settings(smtp[1]),
         password_reset_url=RESET_URL,
     )
 

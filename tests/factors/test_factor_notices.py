@@ -17,7 +17,7 @@ from sessionjwt.server.app import create_app
 from tests.conftest import PASSWORD, bearer, make_settings, register_and_login
 from tests.factors.conftest import AuthenticatorApp
 from tests.factors.test_totp_sign_in import enrol, password_step, second_step
-from tests.mail import Inbox, smtp_server
+from tests.mail import Inbox, smtp_server, smtp_settings
 
 EMAIL = "alice@example.com"
 
@@ -35,10 +35,7 @@ async def mailing(
 ) -> AsyncIterator[tuple[SessionJWT, httpx.AsyncClient]]:
     settings = make_settings(
         tmp_path,
-        smtp_host="127.0.0.1",
-        smtp_port=inbox[1],
-        smtp_security="none",
-        smtp_from="accounts@example.test",
+        **smtp_settings(inbox[1]),
     )
     async with SessionJWT(settings, clock=clock) as auth:
         transport = httpx.ASGITransport(app=create_app(auth=auth), client=("203.0.113.7", 5))

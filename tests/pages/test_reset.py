@@ -13,6 +13,7 @@ import pytest
 
 from sessionjwt import SessionJWT, Settings
 from tests.conftest import ISSUER, PASSWORD, make_settings
+from tests.mail import smtp_settings
 from tests.pages.conftest import (
     Browser,
     BrowserFactory,
@@ -33,10 +34,7 @@ def settings(tmp_path: Path, backend: dict[str, object], smtp: tuple[Inbox, int]
     return make_settings(
         tmp_path,
         **backend,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp[1],
-        smtp_security="none",
-        smtp_from="accounts@example.test",
+        **smtp_settings(smtp[1]),
     )
 
 

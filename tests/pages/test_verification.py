@@ -12,7 +12,7 @@ import pytest
 
 from sessionjwt import SessionJWT, Settings
 from tests.conftest import ISSUER, PASSWORD, make_settings
-from tests.mail import Inbox, smtp_server
+from tests.mail import Inbox, smtp_server, smtp_settings
 from tests.pages.conftest import BrowserFactory, alert, signed_in, status_notice
 
 VERIFY_LINK = re.compile(re.escape(ISSUER) + r"(/verify-email)#token=([A-Za-z0-9_-]+)")
@@ -36,10 +36,7 @@ def settings(tmp_path: Path, backend: dict[str, object], smtp: tuple[Inbox, int]
     return make_settings(
         tmp_path,
         **backend,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp[1],
-        smtp_security="none",
-        smtp_from="accounts@example.test",
+        **smtp_settings(smtp[1]),
         email_verification="required",
     )
 

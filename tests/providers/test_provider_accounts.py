@@ -12,7 +12,7 @@ import pytest
 
 from sessionjwt import ManualClock, SessionJWT
 from tests.conftest import PASSWORD, T0, bearer, make_settings
-from tests.mail import Inbox, smtp_server
+from tests.mail import Inbox, smtp_server, smtp_settings
 from tests.providers.op import RP_CLIENT_ID, LocalOP, sign_in
 from tests.providers.test_sign_in import (
     CALLBACK,
@@ -42,10 +42,7 @@ async def rp(
     settings = make_settings(
         tmp_path,
         providers=[provider(fresh_op)],
-        smtp_host="127.0.0.1",
-        smtp_port=smtp[1],
-        smtp_security="none",
-        smtp_from="accounts@example.test",
+        **smtp_settings(smtp[1]),
         password_reset_url=RESET_URL,
     )
     auth = SessionJWT(settings, clock=ManualClock(T0))
